@@ -1,0 +1,12 @@
+//! Domain types: values that can only exist once checked ("parse, don't validate").
+
+mod media;
+mod message_text;
+mod outbound;
+mod phone_number;
+
+pub use media::{Media, MediaError, MediaId, MediaIdError, MediaUrl, MediaUrlError, MAX_MEDIA};
+pub use message_text::{MessageText, MessageTextError, MAX_TEXT_CHARS};
+pub use outbound::OutboundMms;
+pub(crate) use phone_number::parse_e164;
+pub use phone_number::{mask, PhoneNumber, PhoneNumberError};

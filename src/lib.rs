@@ -1,0 +1,6 @@
+//! mms-gateway: send MMS to US and Canadian phones through Plivo with one HTTP call.
+//!
+//! The binary (`src/main.rs`) only parses the command line and calls into this library.
+
+pub mod config;
+pub mod domain;
