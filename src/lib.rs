@@ -2,5 +2,11 @@
 //!
 //! The binary (`src/main.rs`) only parses the command line and calls into this library.
 
+pub mod cli;
 pub mod config;
+pub mod dispatch;
 pub mod domain;
+pub mod http;
+pub mod plivo;
+pub mod startup;
+pub mod telemetry;

@@ -7,6 +7,6 @@ mod phone_number;
 
 pub use media::{Media, MediaError, MediaId, MediaIdError, MediaUrl, MediaUrlError, MAX_MEDIA};
 pub use message_text::{MessageText, MessageTextError, MAX_TEXT_CHARS};
-pub use outbound::OutboundMms;
+pub use outbound::{parse_media, parse_recipient, FieldError, OutboundMms, RawMms};
 pub(crate) use phone_number::parse_e164;
 pub use phone_number::{mask, PhoneNumber, PhoneNumberError};

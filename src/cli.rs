@@ -1,0 +1,190 @@
+//! The command line: `serve [--sandbox]` and `send`.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::domain::{OutboundMms, RawMms};
+use crate::startup::{build_dispatcher, Application};
+use crate::telemetry;
+
+/// Send MMS to US and Canadian phones through Plivo.
+#[derive(Debug, Parser)]
+#[command(name = "mms-gateway", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP service.
+    Serve {
+        /// Send to a built-in Plivo simulator instead of Plivo: no credentials needed, nothing leaves the machine.
+        #[arg(long)]
+        sandbox: bool,
+    },
+    /// Send one MMS and print its Plivo message UUID.
+    Send {
+        /// The recipient, E.164 (e.g. +14155551234).
+        #[arg(long)]
+        to: String,
+        /// The message text.
+        #[arg(long)]
+        text: Option<String>,
+        /// A media URL (repeatable).
+        #[arg(long = "media", value_name = "URL")]
+        media: Vec<String>,
+        /// The id of media uploaded to Plivo (repeatable).
+        #[arg(long = "media-id", value_name = "ID")]
+        media_ids: Vec<String>,
+    },
+}
+
+/// Exit code for a bad or missing setting.
+pub const EXIT_CONFIG: u8 = 2;
+
+/// Runs the parsed command.
+pub async fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Serve { sandbox } => serve(sandbox).await,
+        Command::Send {
+            to,
+            text,
+            media,
+            media_ids,
+        } => {
+            send(RawMms {
+                to: Some(to),
+                text,
+                media_urls: media,
+                media_ids,
+            })
+            .await
+        }
+    }
+}
+
+fn load_config(sandbox: bool) -> Result<Config, ExitCode> {
+    Config::from_env(sandbox).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(EXIT_CONFIG)
+    })
+}
+
+async fn serve(sandbox: bool) -> ExitCode {
+    let config = match load_config(sandbox) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    telemetry::init(config.log_format, &config.log_filter);
+    let app = match Application::build(config).await {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    announce(&app);
+    match app.run_until_stopped().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints where the service listens and a `curl` line that works as printed.
+fn announce(app: &Application) {
+    let addr = app.local_addr();
+    let host = if addr.ip().is_unspecified() {
+        "127.0.0.1".to_owned()
+    } else {
+        addr.ip().to_string()
+    };
+    let base = format!("http://{host}:{}", addr.port());
+    println!("mms-gateway listening on http://{addr}");
+    if app.is_sandbox() {
+        println!(
+            "SANDBOX MODE: sends go to a built-in Plivo simulator; nothing leaves this machine."
+        );
+    }
+    println!(
+        "try: curl -s {base}/send-mms -H 'content-type: application/json' -d '{{\"recipientNumber\":\"+14155551234\",\"messageText\":\"Hello from mms-gateway\",\"mediaUrl\":\"https://media.giphy.com/media/26gscSULUcfKU7dHq/giphy.gif\"}}'"
+    );
+}
+
+async fn send(raw: RawMms) -> ExitCode {
+    let config = match load_config(false) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    telemetry::init(config.log_format, "warn");
+    let mms = match OutboundMms::parse(raw) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {} ({}): {e}", e.field, e.code);
+            return ExitCode::FAILURE;
+        }
+    };
+    let dispatcher = match build_dispatcher(&config) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match dispatcher.send(&mms).await {
+        Ok(sent) => {
+            for uuid in &sent.response.message_uuid {
+                println!("{uuid}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn send_takes_repeated_media() {
+        let cli = Cli::try_parse_from([
+            "mms-gateway",
+            "send",
+            "--to",
+            "+14155551234",
+            "--media",
+            "https://e.com/a.gif",
+            "--media",
+            "https://e.com/b.gif",
+            "--media-id",
+            "abc",
+        ])
+        .unwrap();
+        match cli.command {
+            Command::Send {
+                media, media_ids, ..
+            } => {
+                assert_eq!(media.len(), 2);
+                assert_eq!(media_ids, vec!["abc"]);
+            }
+            Command::Serve { .. } => panic!("parsed as serve"),
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! `ApiError`: every error the API answers, and the one place errors become HTTP responses.
+//!
+//! The body is always the contract's JSON: `{"error": "...", "code": "...", "field"?, "details"?}`.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::domain::FieldError;
+use crate::plivo::retry::retry_after_secs;
+use crate::plivo::PlivoError;
+
+/// An error answer: status, code, message, and the optional parts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    field: Option<String>,
+    details: Option<Value>,
+    retry_after: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<&'a Value>,
+}
+
+impl ApiError {
+    /// An error with a status, a code and a sentence.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+            details: None,
+            retry_after: None,
+        }
+    }
+
+    /// A 400 for the request itself (`invalid_json`, `invalid_field`, …).
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// Names the input field at fault.
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    /// Adds what Plivo (or the check) said that is worth passing on.
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    /// Sets the `Retry-After` header, in seconds.
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    /// 404 for unknown routes and records.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// 500 that says nothing about the cause (which is logged where it happened).
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "Something went wrong on our side; the error was logged. Please try again.",
+        )
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The contract's error code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// The JSON body as bytes (also what idempotency keys store).
+    pub fn body_json(&self) -> Vec<u8> {
+        serde_json::to_vec(&ErrorBody {
+            error: &self.message,
+            code: self.code,
+            field: self.field.as_deref(),
+            details: self.details.as_ref(),
+        })
+        .unwrap_or_default()
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        Self::bad_request(e.code, e.message).with_field(e.field)
+    }
+}
+
+impl From<PlivoError> for ApiError {
+    fn from(e: PlivoError) -> Self {
+        match e {
+            PlivoError::Rejected {
+                status,
+                message,
+                api_id,
+            } => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "provider_rejected",
+                "Plivo rejected the message; see details for its reason.",
+            )
+            .with_details(serde_json::json!({
+                "providerStatus": status, "providerError": message, "apiId": api_id,
+            })),
+            PlivoError::AuthFailed { status, .. } => Self::new(
+                StatusCode::BAD_GATEWAY,
+                "provider_auth_failed",
+                "Plivo refused this service's credentials or permissions; the operator must check \
+                 PLIVO_AUTH_ID, PLIVO_AUTH_TOKEN and the account's settings.",
+            )
+            .with_details(serde_json::json!({ "providerStatus": status })),
+            PlivoError::Unexpected(_) => Self::new(
+                StatusCode::BAD_GATEWAY,
+                "provider_error",
+                "Plivo gave an unexpected answer; the message may not have been sent.",
+            ),
+            PlivoError::Unavailable { retry_after, .. } => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "provider_unavailable",
+                "Plivo is unavailable right now; nothing was sent. Try again after Retry-After seconds.",
+            )
+            .with_retry_after(retry_after_secs(retry_after)),
+            PlivoError::Timeout => Self::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "provider_timeout",
+                "Plivo did not answer in time; the message may or may not have been sent.",
+            ),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = self.body_json();
+        let mut response = (
+            self.status,
+            [(header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+/// Turns axum's own rejections (which would be plain text) into the contract's JSON.
+impl From<axum::extract::rejection::BytesRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::BytesRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            payload_too_large()
+        } else {
+            Self::bad_request("invalid_body", "The request body could not be read.")
+        }
+    }
+}
+
+/// 413 for bodies over the limit.
+pub fn payload_too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        "The request body is larger than 64 KiB.",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn json(e: &ApiError) -> Value {
+        serde_json::from_slice(&e.body_json()).unwrap()
+    }
+
+    #[test]
+    fn field_errors_are_400_with_the_field() {
+        let e: ApiError = FieldError::new("invalid_phone_number", "recipientNumber", "bad").into();
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            json(&e),
+            serde_json::json!({"error": "bad", "code": "invalid_phone_number", "field": "recipientNumber"})
+        );
+    }
+
+    #[test]
+    fn plivo_errors_map_to_the_contracts_table() {
+        let cases = [
+            (
+                PlivoError::Rejected {
+                    status: 400,
+                    message: "'1' is not a valid phone number.".into(),
+                    api_id: None,
+                },
+                422,
+                "provider_rejected",
+            ),
+            (
+                PlivoError::AuthFailed {
+                    status: 401,
+                    message: "x".into(),
+                },
+                502,
+                "provider_auth_failed",
+            ),
+            (
+                PlivoError::AuthFailed {
+                    status: 403,
+                    message: "x".into(),
+                },
+                502,
+                "provider_auth_failed",
+            ),
+            (PlivoError::Unexpected("x".into()), 502, "provider_error"),
+            (
+                PlivoError::Unavailable {
+                    last: "x".into(),
+                    retry_after: Duration::from_millis(1500),
+                },
+                503,
+                "provider_unavailable",
+            ),
+            (PlivoError::Timeout, 504, "provider_timeout"),
+        ];
+        for (plivo, status, code) in cases {
+            let e = ApiError::from(plivo);
+            assert_eq!(e.status().as_u16(), status);
+            assert_eq!(e.code(), code);
+        }
+    }
+
+    #[test]
+    fn rejection_details_carry_plivos_text_and_503_carries_retry_after() {
+        let e = ApiError::from(PlivoError::Rejected {
+            status: 400,
+            message: "'1111111' is not a valid phone number.".into(),
+            api_id: Some("a1".into()),
+        });
+        assert_eq!(
+            json(&e)["details"]["providerError"],
+            "'1111111' is not a valid phone number."
+        );
+        let r = ApiError::from(PlivoError::Unavailable {
+            last: "x".into(),
+            retry_after: Duration::from_millis(1500),
+        })
+        .into_response();
+        assert_eq!(r.headers()[header::RETRY_AFTER], "2");
+        assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
+    }
+
+    #[test]
+    fn internal_errors_say_nothing_of_the_cause() {
+        let body = String::from_utf8(ApiError::internal().body_json()).unwrap();
+        assert!(body.contains("internal_error"));
+    }
+}

@@ -1,0 +1,63 @@
+//! The HTTP API: state, router, and the layers every request goes through.
+
+pub mod error;
+pub mod middleware;
+pub mod routes;
+pub mod send_request;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, Uri};
+use axum::routing::{get, post};
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::config::Config;
+use crate::dispatch::Dispatcher;
+use error::ApiError;
+
+/// The most a request body may hold.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The configuration the service started with.
+    pub config: Arc<Config>,
+    /// Sends messages through Plivo.
+    pub dispatcher: Dispatcher,
+}
+
+impl AppState {
+    /// Whether the service can do its work right now.
+    pub async fn is_ready(&self) -> bool {
+        true
+    }
+}
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(routes::health::health))
+        .route("/ready", get(routes::health::ready))
+        .route("/send-mms", post(routes::send_mms::send_mms))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(middleware::trace_requests))
+        .layer(CatchPanicLayer::custom(middleware::panic_response))
+        .with_state(state)
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::not_found(format!("There is no {method} {}.", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} does not accept {method}.", uri.path()),
+    )
+}

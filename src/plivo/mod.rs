@@ -1,0 +1,13 @@
+//! Everything about talking to Plivo: the request and answer shapes, the client, the retry policy.
+
+pub mod client;
+pub mod error;
+pub mod retry;
+pub mod send;
+pub mod types;
+
+pub use client::{PlivoApi, PlivoClient};
+pub use error::{AttemptError, PlivoError};
+pub use retry::RetryPolicy;
+pub use send::{RetryingSender, Sent};
+pub use types::{SendMessageBody, SendMessageResponse};

@@ -1,0 +1,67 @@
+//! Sending with retries: the policy of `retry.rs` applied around [`PlivoApi`].
+
+use std::sync::Arc;
+
+use rand::Rng;
+
+use super::client::PlivoApi;
+use super::error::PlivoError;
+use super::retry::{backoff, Decision, RetryPolicy};
+use super::types::{SendMessageBody, SendMessageResponse};
+
+/// A successful send and how many attempts it took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    /// Plivo's answer.
+    pub response: SendMessageResponse,
+    /// Attempts made, the successful one included.
+    pub attempts: u32,
+}
+
+/// Plivo's API with the contract's retry policy around it.
+#[derive(Clone)]
+pub struct RetryingSender {
+    api: Arc<dyn PlivoApi>,
+    policy: RetryPolicy,
+}
+
+impl RetryingSender {
+    /// Wraps `api` with `policy`.
+    pub fn new(api: Arc<dyn PlivoApi>, policy: RetryPolicy) -> Self {
+        Self { api, policy }
+    }
+
+    /// Sends, retrying transient failures; at most `1 + max_retries` attempts.
+    pub async fn send(&self, body: &SendMessageBody) -> Result<Sent, PlivoError> {
+        let mut retries = 0;
+        loop {
+            let err = match self.api.send_message(body).await {
+                Ok(response) => {
+                    return Ok(Sent {
+                        response,
+                        attempts: retries + 1,
+                    })
+                }
+                Err(err) => err,
+            };
+            let jitter = rand::thread_rng().gen_range(0.0..=1.0);
+            match self.policy.decide(retries, err.failure(), jitter) {
+                Decision::Retry(delay) => {
+                    tracing::warn!(
+                        plivo.attempt = retries + 1,
+                        retry_in_ms = delay.as_millis() as u64,
+                        error = %err,
+                        "Plivo attempt failed; retrying"
+                    );
+                    tokio::time::sleep(delay).await;
+                    retries += 1;
+                }
+                Decision::GiveUp => {
+                    let next = backoff(self.policy.base, retries, jitter);
+                    tracing::warn!(plivo.attempts = retries + 1, error = %err, "Plivo send failed");
+                    return Err(PlivoError::from_last_attempt(err, next));
+                }
+            }
+        }
+    }
+}

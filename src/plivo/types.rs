@@ -1,0 +1,168 @@
+//! The JSON Plivo's Message API takes and gives back (plivo-api.md §1.2, §2, §3).
+
+use serde::{Deserialize, Serialize};
+
+/// The body of `POST /v1/Account/{auth_id}/Message/` for an MMS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SendMessageBody {
+    /// The sender, E.164.
+    pub src: String,
+    /// One destination, or several joined with `<`.
+    pub dst: String,
+    /// Always `mms`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The text, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Media URLs Plivo fetches.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub media_urls: Vec<String>,
+    /// Ids of media uploaded to Plivo.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub media_ids: Vec<String>,
+    /// Where Plivo posts status callbacks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The callback method, `POST` when `url` is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<&'static str>,
+}
+
+/// Plivo's 202 answer to a send.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct SendMessageResponse {
+    /// Plivo's id of the API call.
+    #[serde(default)]
+    pub api_id: Option<String>,
+    /// `message(s) queued`.
+    #[serde(default)]
+    pub message: String,
+    /// One UUID per valid destination; always an array.
+    pub message_uuid: Vec<String>,
+    /// Destinations Plivo found invalid (bulk sends only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invalid_number: Option<Vec<String>>,
+}
+
+/// Plivo's error body: `api_id` may be missing and `error` may be any JSON.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ErrorBody {
+    /// Plivo's id of the API call, when present.
+    #[serde(default)]
+    pub api_id: Option<String>,
+    /// Usually a sentence; sometimes an object.
+    #[serde(default)]
+    pub error: Option<serde_json::Value>,
+}
+
+impl ErrorBody {
+    /// Reads an error body; anything that is not Plivo's JSON becomes a short text.
+    pub fn parse(bytes: &[u8]) -> (Option<String>, String) {
+        match serde_json::from_slice::<ErrorBody>(bytes) {
+            Ok(body) => (body.api_id, body.error.map(error_text).unwrap_or_default()),
+            Err(_) => (None, short_text(bytes)),
+        }
+    }
+}
+
+/// Turns Plivo's `error` value into a sentence.
+fn error_text(value: serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s,
+        serde_json::Value::Object(ref map) => match map.get("error") {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            _ => value.to_string(),
+        },
+        other => other.to_string(),
+    }
+}
+
+/// The first 200 characters of a non-JSON body, with control characters removed.
+fn short_text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes)
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(200)
+        .collect::<String>()
+        .trim()
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn body_serialises_like_plivo_expects() {
+        let body = SendMessageBody {
+            src: "+14155550100".into(),
+            dst: "+14155551234".into(),
+            kind: "mms",
+            text: Some("hi".into()),
+            media_urls: vec!["https://e.com/a.gif".into()],
+            media_ids: vec![],
+            url: None,
+            method: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&body).unwrap(),
+            json!({"src": "+14155550100", "dst": "+14155551234", "type": "mms", "text": "hi",
+                   "media_urls": ["https://e.com/a.gif"]})
+        );
+    }
+
+    #[test]
+    fn parses_the_documented_success_bodies() {
+        let single: SendMessageResponse = serde_json::from_str(
+            r#"{"message":"message(s) queued","message_uuid":["db3ce55a-7f1d-11e1-8ea7-1231380bc196"],"api_id":"db342550-7f1d-11e1-8ea7-1231380bc196"}"#,
+        )
+        .unwrap();
+        assert_eq!(single.message_uuid.len(), 1);
+        assert_eq!(single.invalid_number, None);
+        let bulk: SendMessageResponse = serde_json::from_str(
+            r#"{"api_id":"x","invalid_number":["jsgf3dsjh28372"],"message":"message(s) queued","message_uuid":["a","b"]}"#,
+        )
+        .unwrap();
+        assert_eq!(bulk.invalid_number.unwrap(), vec!["jsgf3dsjh28372"]);
+    }
+
+    #[test]
+    fn parses_every_error_body_shape() {
+        let cases: [(&[u8], Option<&str>, &str); 5] = [
+            (
+                br#"{"api_id":"a1","error":"not found"}"#,
+                Some("a1"),
+                "not found",
+            ),
+            (
+                br#"{"error":"authentication credentials were not provided"}"#,
+                None,
+                "authentication credentials were not provided",
+            ),
+            (
+                br#"{"api_id":"a2","error":{"error":"nested"}}"#,
+                Some("a2"),
+                "nested",
+            ),
+            (
+                br#"{"api_id":"a3","error":["x",1]}"#,
+                Some("a3"),
+                r#"["x",1]"#,
+            ),
+            (
+                b"<html><body>502 Bad Gateway</body></html>\n",
+                None,
+                "<html><body>502 Bad Gateway</body></html>",
+            ),
+        ];
+        for (bytes, api_id, text) in cases {
+            let (a, t) = ErrorBody::parse(bytes);
+            assert_eq!(a.as_deref(), api_id);
+            assert_eq!(t, text);
+        }
+        let (_, t) = ErrorBody::parse(&[0xff, 0xfe, b'x']);
+        assert_eq!(t, "\u{fffd}\u{fffd}x");
+    }
+}

@@ -1,0 +1,105 @@
+//! Building and running the service: the listener, the state, the sandbox, graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::dispatch::Dispatcher;
+use crate::http::{router, AppState};
+use crate::plivo::{PlivoClient, RetryPolicy, RetryingSender};
+
+/// A built service, bound to its port, ready to run.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+/// Builds the dispatcher (Plivo client with retries) from the configuration.
+pub fn build_dispatcher(config: &Config) -> anyhow::Result<Dispatcher> {
+    let client = PlivoClient::new(&config.plivo).context("building the HTTP client for Plivo")?;
+    let policy = RetryPolicy {
+        max_retries: config.plivo.max_retries,
+        base: config.plivo.retry_base,
+    };
+    Ok(Dispatcher::new(
+        RetryingSender::new(Arc::new(client), policy),
+        config.plivo.sender_number.clone(),
+        config.status_callback_url(),
+    ))
+}
+
+impl Application {
+    /// Binds `HOST:PORT` (port 0 picks a free one) and builds the state.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let address = SocketAddr::new(config.host, config.port);
+        let listener = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot listen on {address}"))?;
+        let dispatcher = build_dispatcher(&config)?;
+        let state = AppState {
+            config: Arc::new(config),
+            dispatcher,
+        };
+        Ok(Self { listener, state })
+    }
+
+    /// The port the service listens on.
+    pub fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+
+    /// Whether Plivo is the built-in simulator.
+    pub fn is_sandbox(&self) -> bool {
+        self.state.config.sandbox
+    }
+
+    /// The address the service listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until SIGTERM or Ctrl-C, then lets in-flight requests finish.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `signal` completes, then lets in-flight requests finish.
+    pub async fn run_until(
+        self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(signal)
+            .await
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

@@ -1,0 +1,129 @@
+//! Starting the app against a wiremock Plivo, and calling it.
+
+use std::collections::HashMap;
+
+use mms_gateway::config::Config;
+use mms_gateway::startup::Application;
+use serde_json::{json, Value};
+use wiremock::MockServer;
+
+pub const AUTH_ID: &str = "MAXXXXXXXXXXXXXXXXXX";
+pub const AUTH_TOKEN: &str = "test-token-123";
+pub const SENDER: &str = "+14155550100";
+pub const MESSAGE_PATH: &str = "/v1/Account/MAXXXXXXXXXXXXXXXXXX/Message/";
+
+/// A running app and its Plivo stand-in.
+pub struct TestApp {
+    pub address: String,
+    pub plivo: MockServer,
+    pub client: reqwest::Client,
+}
+
+/// Settings every test app gets; `overrides` replace or add to them.
+pub fn settings(plivo_url: &str, overrides: &[(&str, &str)]) -> Config {
+    let mut vars: HashMap<String, String> = [
+        ("PLIVO_AUTH_ID", AUTH_ID),
+        ("PLIVO_AUTH_TOKEN", AUTH_TOKEN),
+        ("PLIVO_SENDER_NUMBER", SENDER),
+        ("PLIVO_API_BASE_URL", plivo_url),
+        ("PLIVO_TIMEOUT_MS", "500"),
+        ("PLIVO_RETRY_BASE_MS", "10"),
+        ("HOST", "127.0.0.1"),
+        ("PORT", "0"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    for (k, v) in overrides {
+        vars.insert((*k).to_owned(), (*v).to_owned());
+    }
+    Config::from_lookup(false, |k| vars.get(k).cloned()).expect("test settings are valid")
+}
+
+/// Starts the app against a fresh wiremock Plivo.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// Starts the app with some settings changed.
+pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
+    let plivo = MockServer::start().await;
+    let config = settings(&plivo.uri(), overrides);
+    let app = Application::build(config).await.expect("app builds");
+    let address = format!("http://{}", app.local_addr());
+    tokio::spawn(app.run_until(std::future::pending()));
+    TestApp {
+        address,
+        plivo,
+        client: reqwest::Client::new(),
+    }
+}
+
+impl TestApp {
+    pub async fn post_json(&self, body: &Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}/send-mms", self.address))
+            .json(body)
+            .send()
+            .await
+            .expect("request reaches the app")
+    }
+
+    pub async fn post_raw(
+        &self,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        self.client
+            .post(format!("{}/send-mms", self.address))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request reaches the app")
+    }
+
+    pub async fn plivo_calls(&self) -> usize {
+        self.plivo.received_requests().await.map_or(0, |r| r.len())
+    }
+}
+
+/// A valid request body.
+pub fn valid_body() -> Value {
+    json!({
+        "recipientNumber": "+14155551234",
+        "messageText": "Hello from the tests",
+        "mediaUrl": "https://example.com/cat.gif",
+    })
+}
+
+/// Plivo's documented 202 body.
+pub fn plivo_accepted() -> Value {
+    json!({
+        "message": "message(s) queued",
+        "message_uuid": ["db3ce55a-7f1d-11e1-8ea7-1231380bc196"],
+        "api_id": "db342550-7f1d-11e1-8ea7-1231380bc196",
+    })
+}
+
+/// Reads a JSON body, failing the test if it is not JSON.
+pub async fn json_body(response: reqwest::Response) -> Value {
+    let text = response.text().await.expect("body");
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text:?}"))
+}
+
+/// Asserts an error answer: status, JSON content type, code.
+pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status);
+    assert_eq!(
+        response.headers()["content-type"].to_str().unwrap(),
+        "application/json"
+    );
+    let body = json_body(response).await;
+    assert_eq!(body["code"], code, "{body}");
+    assert!(
+        body["error"].as_str().is_some_and(|s| !s.is_empty()),
+        "{body}"
+    );
+    body
+}
