@@ -142,6 +142,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    type Check = fn(&MediaUrlError) -> bool;
+
     #[test]
     fn media_urls() {
         for ok in [
@@ -151,7 +153,7 @@ mod tests {
         ] {
             assert_eq!(MediaUrl::parse(ok).unwrap().as_str(), ok);
         }
-        let cases: [(&str, fn(&MediaUrlError) -> bool); 7] = [
+        let cases: [(&str, Check); 7] = [
             ("", |e| matches!(e, MediaUrlError::NotAUrl(_))),
             ("/relative.gif", |e| matches!(e, MediaUrlError::NotAUrl(_))),
             ("ftp://example.com/a.gif", |e| {
