@@ -52,7 +52,10 @@ mod tests {
     #[test]
     fn rejects_garbage() {
         for text in ["", "!!", "bm9jb2xvbg", "eDp5", "MTI6"] {
-            assert!(matches!(Cursor::decode(text), Err(StoreError::InvalidCursor)), "{text}");
+            assert!(
+                matches!(Cursor::decode(text), Err(StoreError::InvalidCursor)),
+                "{text}"
+            );
         }
     }
 }

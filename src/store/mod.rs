@@ -131,7 +131,10 @@ pub async fn connect_with(
     let scheme = database_url
         .split_once(':')
         .map(|(scheme, _)| scheme)
-        .filter(|s| s.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)))
+        .filter(|s| {
+            s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        })
         .unwrap_or("");
     let store = match scheme {
         "sqlite" => sqlite::open(database_url, options.sqlite_max_batch).await?,

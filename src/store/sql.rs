@@ -43,7 +43,8 @@ macro_rules! forward_update {
     };
 }
 
-const MESSAGE_COLUMNS: &str = "id, status, recipient_number, sender_number, message_text, media_urls, \
+const MESSAGE_COLUMNS: &str =
+    "id, status, recipient_number, sender_number, message_text, media_urls, \
      media_ids, message_uuid, error_code, error_message, outcome_unknown, callback_url, batch_id, \
      created_at, updated_at";
 
@@ -312,7 +313,9 @@ pub(crate) async fn list_messages(
         query = query.bind(status.as_str());
     }
     if let Some(cursor) = &cursor {
-        query = query.bind(cursor.created_at_micros).bind(cursor.id.as_str());
+        query = query
+            .bind(cursor.created_at_micros)
+            .bind(cursor.id.as_str());
     }
     // One row more than asked tells whether another page follows.
     let rows = query
@@ -478,7 +481,11 @@ mod tests {
         let mut conn = AnyConnection::connect("sqlite::memory:")
             .await
             .expect("in-memory SQLite");
-        let sql = concat!("SELECT ", rank_of_status!(), " FROM (SELECT $1 AS status) AS t");
+        let sql = concat!(
+            "SELECT ",
+            rank_of_status!(),
+            " FROM (SELECT $1 AS status) AS t"
+        );
         for status in MessageStatus::ALL {
             let rank: i64 = sqlx::query_scalar(sql)
                 .bind(status.as_str())

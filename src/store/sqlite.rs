@@ -89,7 +89,10 @@ mod tests {
     #[test]
     fn files_are_created_unless_a_mode_is_given() {
         assert_eq!(normalize("sqlite://a.db"), "sqlite://a.db?mode=rwc");
-        assert_eq!(normalize("sqlite:a.db?cache=private"), "sqlite:a.db?cache=private&mode=rwc");
+        assert_eq!(
+            normalize("sqlite:a.db?cache=private"),
+            "sqlite:a.db?cache=private&mode=rwc"
+        );
         assert_eq!(normalize("sqlite:a.db?mode=ro"), "sqlite:a.db?mode=ro");
         assert!(normalize("sqlite::memory:").ends_with("?mode=memory&cache=shared"));
     }

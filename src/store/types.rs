@@ -275,10 +275,17 @@ mod tests {
 
     #[test]
     fn only_the_last_three_are_final() {
-        let finals: Vec<_> = MessageStatus::ALL.into_iter().filter(|s| s.is_final()).collect();
+        let finals: Vec<_> = MessageStatus::ALL
+            .into_iter()
+            .filter(|s| s.is_final())
+            .collect();
         assert_eq!(
             finals,
-            [MessageStatus::Delivered, MessageStatus::Undelivered, MessageStatus::Failed]
+            [
+                MessageStatus::Delivered,
+                MessageStatus::Undelivered,
+                MessageStatus::Failed
+            ]
         );
     }
 }

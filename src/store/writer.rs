@@ -17,9 +17,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::StoreError;
 
 /// One write: runs against a connection already inside a transaction.
-pub(crate) type Work<T> = Box<
-    dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, StoreError>> + Send,
->;
+pub(crate) type Work<T> =
+    Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, StoreError>> + Send>;
 
 /// How many writes may wait for the writer before callers feel back-pressure.
 const QUEUE_CAPACITY: usize = 4096;
