@@ -53,6 +53,18 @@ impl SqlStore {
             }
         }
     }
+
+    /// A status update of the message(s) whose `by` column equals `key`.
+    async fn update_by(
+        &self,
+        by: MessageKey,
+        key: &str,
+        u: &StatusUpdate,
+    ) -> Result<UpdateOutcome, StoreError> {
+        let (key, u) = (key.to_owned(), u.clone());
+        self.write(move |c| Box::pin(async move { sql::update_status(c, by, &key, &u).await }))
+            .await
+    }
 }
 
 #[async_trait]
@@ -74,11 +86,7 @@ impl MessageStore for SqlStore {
     }
 
     async fn update_status(&self, id: &str, u: &StatusUpdate) -> Result<UpdateOutcome, StoreError> {
-        let (id, u) = (id.to_owned(), u.clone());
-        self.write(move |c| {
-            Box::pin(async move { sql::update_status(c, MessageKey::Id, &id, &u).await })
-        })
-        .await
+        self.update_by(MessageKey::Id, id, u).await
     }
 
     async fn update_status_by_uuid(
@@ -86,11 +94,7 @@ impl MessageStore for SqlStore {
         message_uuid: &str,
         u: &StatusUpdate,
     ) -> Result<UpdateOutcome, StoreError> {
-        let (uuid, u) = (message_uuid.to_owned(), u.clone());
-        self.write(move |c| {
-            Box::pin(async move { sql::update_status(c, MessageKey::Uuid, &uuid, &u).await })
-        })
-        .await
+        self.update_by(MessageKey::Uuid, message_uuid, u).await
     }
 
     async fn mark_outcome_unknown(

@@ -46,6 +46,7 @@ on_both_backends!(
     idempotency_release_frees_only_in_flight_keys,
     idempotency_keys_expire_after_24_hours,
     concurrent_claims_have_one_winner,
+    concurrent_nonce_uses_have_one_first,
     nonces_are_accepted_once,
     concurrent_inserts_are_all_stored,
     concurrent_status_updates_never_go_backwards,
