@@ -3,7 +3,7 @@
 //!
 //! [`connect`] picks the backend from the URL scheme: `sqlite:` (the default, a file created when
 //! missing, WAL, durable commits grouped by one writer task) or `postgres:`/`postgresql:` (a pool).
-//! Both run the same SQL ([`sql`]) through sqlx's `Any` driver, and the same embedded migrations
+//! Both run the same SQL (module `sql`) through sqlx's `Any` driver, and the same embedded migrations
 //! (`migrations/`) at start-up. Times are stored as unix microseconds, so they round-trip to the
 //! microsecond.
 

@@ -1,21 +1,16 @@
-//! Every SQL statement of the store, written once for both backends.
-//!
-//! The statements use `$N` placeholders, which PostgreSQL and sqlx's SQLite driver both accept, and only
-//! TEXT and BIGINT values, which the `Any` driver carries for both. Each function takes one connection
-//! (or transaction) and is run inside a transaction by the caller.
+//! Messages and their events.
 
 use std::collections::HashMap;
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use chrono::{DateTime, Utc};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::cursor::Cursor;
-use super::{
-    IdempotencyClaim, MessageEvent, MessagePage, MessageQuery, MessageRecord, MessageStatus,
-    NewMessage, StatusUpdate, StoreError, UpdateOutcome,
+use super::{micros, time};
+use crate::store::cursor::Cursor;
+use crate::store::{
+    MessageEvent, MessagePage, MessageQuery, MessageRecord, MessageStatus, NewMessage,
+    StatusUpdate, StoreError, UpdateOutcome,
 };
 
 /// The rank of the `status` column, as [`MessageStatus::rank`] computes it.
@@ -43,16 +38,11 @@ macro_rules! forward_update {
     };
 }
 
+/// The columns `record_from_row` reads.
 const MESSAGE_COLUMNS: &str =
     "id, status, recipient_number, sender_number, message_text, media_urls, \
      media_ids, message_uuid, error_code, error_message, outcome_unknown, callback_url, batch_id, \
      created_at, updated_at";
-
-/// How long a used Plivo V2 nonce is remembered.
-const NONCE_RETENTION: chrono::Duration = chrono::Duration::days(7);
-
-/// How long an idempotency key holds (contract §5).
-pub(crate) const IDEMPOTENCY_TTL: chrono::Duration = chrono::Duration::hours(24);
 
 /// Which column identifies the message of a status update.
 #[derive(Debug, Clone, Copy)]
@@ -61,18 +51,10 @@ pub(crate) enum MessageKey {
     Uuid,
 }
 
-fn micros(at: DateTime<Utc>) -> i64 {
-    at.timestamp_micros()
-}
-
-fn time(micros: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_micros(micros)
-        .ok_or_else(|| StoreError::Corrupt(format!("timestamp {micros} is out of range")))
-}
-
+/// A stored status back; an unknown name is corrupt data.
 fn status(text: &str) -> Result<MessageStatus, StoreError> {
     text.parse()
-        .map_err(|e: super::types::UnknownStatus| StoreError::Corrupt(e.to_string()))
+        .map_err(|e: crate::store::UnknownStatus| StoreError::Corrupt(e.to_string()))
 }
 
 fn json_list(list: &[String]) -> Result<String, StoreError> {
@@ -344,131 +326,6 @@ pub(crate) async fn list_messages(
         next_cursor,
     })
 }
-
-/// Claims `key` for a request: an atomic upsert that inserts the key or replaces an expired row, then a
-/// read of whoever holds it. Never check-then-insert.
-pub(crate) async fn claim_idempotency_key(
-    conn: &mut AnyConnection,
-    key: &str,
-    request_hash: &str,
-    now: DateTime<Utc>,
-) -> Result<IdempotencyClaim, StoreError> {
-    // A holder may release the key between our upsert and our read; then try again.
-    for _ in 0..3 {
-        let claimed: Option<String> = sqlx::query_scalar(
-            "INSERT INTO idempotency_keys (idem_key, request_hash, created_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (idem_key) DO UPDATE SET request_hash = excluded.request_hash, \
-             created_at = excluded.created_at, response_status = NULL, response_body = NULL \
-             WHERE idempotency_keys.created_at < $4 RETURNING idem_key",
-        )
-        .bind(key)
-        .bind(request_hash)
-        .bind(micros(now))
-        .bind(micros(now - IDEMPOTENCY_TTL))
-        .fetch_optional(&mut *conn)
-        .await?;
-        if claimed.is_some() {
-            return Ok(IdempotencyClaim::Claimed);
-        }
-        let holder = sqlx::query(
-            "SELECT request_hash, response_status, response_body FROM idempotency_keys \
-             WHERE idem_key = $1",
-        )
-        .bind(key)
-        .fetch_optional(&mut *conn)
-        .await?;
-        if let Some(row) = holder {
-            return claim_from_row(&row, request_hash);
-        }
-    }
-    Ok(IdempotencyClaim::InFlight)
-}
-
-fn claim_from_row(row: &AnyRow, request_hash: &str) -> Result<IdempotencyClaim, StoreError> {
-    if row.try_get::<&str, _>("request_hash")? != request_hash {
-        return Ok(IdempotencyClaim::Mismatch);
-    }
-    let status: Option<i64> = row.try_get("response_status")?;
-    let body: Option<&str> = row.try_get("response_body")?;
-    let Some(status) = status else {
-        return Ok(IdempotencyClaim::InFlight);
-    };
-    let status = u16::try_from(status)
-        .map_err(|_| StoreError::Corrupt(format!("response status {status}")))?;
-    let body = STANDARD
-        .decode(body.unwrap_or_default())
-        .map_err(|e| StoreError::Corrupt(format!("response body: {e}")))?;
-    Ok(IdempotencyClaim::Completed { status, body })
-}
-
-/// Stores the answer to replay for `key` (no-op if the key is not held).
-pub(crate) async fn complete_idempotency_key(
-    conn: &mut AnyConnection,
-    key: &str,
-    status: u16,
-    body: &[u8],
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE idempotency_keys SET response_status = $2, response_body = $3 WHERE idem_key = $1",
-    )
-    .bind(key)
-    .bind(i64::from(status))
-    .bind(STANDARD.encode(body))
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-/// Forgets an in-flight claim; a completed key stays.
-pub(crate) async fn release_idempotency_key(
-    conn: &mut AnyConnection,
-    key: &str,
-) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM idempotency_keys WHERE idem_key = $1 AND response_status IS NULL")
-        .bind(key)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
-
-/// Deletes keys claimed before `older_than`; returns how many.
-pub(crate) async fn purge_expired_idempotency_keys(
-    conn: &mut AnyConnection,
-    older_than: DateTime<Utc>,
-) -> Result<u64, StoreError> {
-    let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
-        .bind(micros(older_than))
-        .execute(&mut *conn)
-        .await?;
-    Ok(done.rows_affected())
-}
-
-/// Records `nonce`; `true` if it was not seen within the retention period. Forgets old nonces.
-pub(crate) async fn use_nonce(
-    conn: &mut AnyConnection,
-    nonce: &str,
-    now: DateTime<Utc>,
-) -> Result<bool, StoreError> {
-    sqlx::query("DELETE FROM used_nonces WHERE seen_at < $1")
-        .bind(micros(now - NONCE_RETENTION))
-        .execute(&mut *conn)
-        .await?;
-    let done = sqlx::query(
-        "INSERT INTO used_nonces (nonce, seen_at) VALUES ($1, $2) ON CONFLICT (nonce) DO NOTHING",
-    )
-    .bind(nonce)
-    .bind(micros(now))
-    .execute(&mut *conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
-
-/// `SELECT 1`: the database answers.
-pub(crate) async fn ping(conn: &mut AnyConnection) -> Result<(), StoreError> {
-    sqlx::query("SELECT 1").execute(&mut *conn).await?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use sqlx::Connection;
