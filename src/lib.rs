@@ -9,4 +9,5 @@ pub mod domain;
 pub mod http;
 pub mod plivo;
 pub mod startup;
+pub mod store;
 pub mod telemetry;

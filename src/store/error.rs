@@ -1,0 +1,50 @@
+//! [`StoreError`]: what can go wrong in the message store.
+//!
+//! No variant prints a database URL or any other secret: connection problems name only the URL scheme.
+
+use std::sync::Arc;
+
+/// An error from the message store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The `cursor` of a list query was not one this store produced.
+    #[error("the cursor is not valid")]
+    InvalidCursor,
+    /// `insert_message` with an id that is already stored.
+    #[error("a message with this id already exists")]
+    DuplicateId,
+    /// The message named does not exist.
+    #[error("no such message")]
+    MessageNotFound,
+    /// The database URL's scheme is neither `sqlite` nor `postgres`/`postgresql`.
+    #[error("unsupported database URL scheme {scheme:?} (expected sqlite: or postgres:)")]
+    UnsupportedUrl {
+        /// The scheme found (never the whole URL, which may hold a password).
+        scheme: String,
+    },
+    /// The database failed or could not be reached.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A group of SQLite writes could not be committed; every write of the group failed with it.
+    #[error("database error while committing a group of writes: {0}")]
+    GroupCommit(Arc<sqlx::Error>),
+    /// Applying the embedded migrations failed.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value could not be read back (a bug or a hand-edited database).
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    /// The SQLite writer task has stopped (the store is shutting down).
+    #[error("the message store is shutting down")]
+    WriterStopped,
+}
+
+impl StoreError {
+    /// Maps a unique-constraint violation to `on_unique`, anything else to [`StoreError::Database`].
+    pub(crate) fn on_unique(error: sqlx::Error, on_unique: StoreError) -> StoreError {
+        match &error {
+            sqlx::Error::Database(db) if db.is_unique_violation() => on_unique,
+            _ => StoreError::Database(error),
+        }
+    }
+}

@@ -1,0 +1,355 @@
+//! Messages and their events.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use super::{micros, time};
+use crate::store::cursor::Cursor;
+use crate::store::{
+    MessageEvent, MessagePage, MessageQuery, MessageRecord, MessageStatus, NewMessage,
+    StatusUpdate, StoreError, UpdateOutcome,
+};
+
+/// The rank of the `status` column, as [`MessageStatus::rank`] computes it.
+macro_rules! rank_of_status {
+    () => {
+        "CASE status WHEN 'accepted' THEN 0 WHEN 'sending' THEN 1 WHEN 'queued' THEN 2 \
+         WHEN 'sent' THEN 3 ELSE 4 END"
+    };
+}
+
+/// The conditional UPDATE that moves a message forward, keyed on the column `$key`.
+/// Parameters: $1 key, $2 status, $3 uuid, $4 error code, $5 error message, $6 at, $7 new rank.
+macro_rules! forward_update {
+    ($key:literal) => {
+        concat!(
+            "UPDATE messages SET status = $2, message_uuid = COALESCE($3, message_uuid), ",
+            "error_code = COALESCE($4, error_code), error_message = COALESCE($5, error_message), ",
+            "updated_at = CASE WHEN updated_at > $6 THEN updated_at ELSE $6 END ",
+            "WHERE ",
+            $key,
+            " = $1 AND ",
+            rank_of_status!(),
+            " < $7 RETURNING id"
+        )
+    };
+}
+
+/// The columns `record_from_row` reads.
+const MESSAGE_COLUMNS: &str =
+    "id, status, recipient_number, sender_number, message_text, media_urls, \
+     media_ids, message_uuid, error_code, error_message, outcome_unknown, callback_url, batch_id, \
+     created_at, updated_at";
+
+/// Which column identifies the message of a status update.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum MessageKey {
+    Id,
+    Uuid,
+}
+
+/// A stored status back; an unknown name is corrupt data.
+fn status(text: &str) -> Result<MessageStatus, StoreError> {
+    text.parse()
+        .map_err(|e: crate::store::UnknownStatus| StoreError::Corrupt(e.to_string()))
+}
+
+fn json_list(list: &[String]) -> Result<String, StoreError> {
+    serde_json::to_string(list).map_err(|e| StoreError::Corrupt(format!("media list: {e}")))
+}
+
+fn parse_json_list(text: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("media list: {e}")))
+}
+
+/// Inserts a message with status `accepted` and its first event.
+pub(crate) async fn insert_message(
+    conn: &mut AnyConnection,
+    m: &NewMessage,
+) -> Result<(), StoreError> {
+    let created = micros(m.created_at);
+    sqlx::query(
+        "INSERT INTO messages (id, status, recipient_number, sender_number, message_text, media_urls, \
+         media_ids, callback_url, batch_id, created_at, updated_at, outcome_unknown) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, 0)",
+    )
+    .bind(&m.id)
+    .bind(MessageStatus::Accepted.as_str())
+    .bind(&m.recipient_number)
+    .bind(&m.sender_number)
+    .bind(m.message_text.as_deref())
+    .bind(json_list(&m.media_urls)?)
+    .bind(json_list(&m.media_ids)?)
+    .bind(m.callback_url.as_deref())
+    .bind(m.batch_id.as_deref())
+    .bind(created)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| StoreError::on_unique(e, StoreError::DuplicateId))?;
+    append_event(conn, &m.id, MessageStatus::Accepted, created, None, None).await
+}
+
+/// Appends an event after the message's last one. Callers hold the message row (they updated it in the
+/// same transaction), so two events of one message never race for the same `seq`.
+async fn append_event(
+    conn: &mut AnyConnection,
+    message_id: &str,
+    status: MessageStatus,
+    at: i64,
+    error_code: Option<&str>,
+    detail: Option<&str>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO message_events (message_id, seq, status, at, error_code, detail) \
+         SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5 FROM message_events WHERE message_id = $1",
+    )
+    .bind(message_id)
+    .bind(status.as_str())
+    .bind(at)
+    .bind(error_code)
+    .bind(detail)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Moves the message(s) named by `key` forward to `u.status` if that is a step forward, atomically.
+pub(crate) async fn update_status(
+    conn: &mut AnyConnection,
+    by: MessageKey,
+    key: &str,
+    u: &StatusUpdate,
+) -> Result<UpdateOutcome, StoreError> {
+    let (update, exists) = match by {
+        MessageKey::Id => (
+            forward_update!("id"),
+            "SELECT COUNT(*) FROM messages WHERE id = $1",
+        ),
+        MessageKey::Uuid => (
+            forward_update!("message_uuid"),
+            "SELECT COUNT(*) FROM messages WHERE message_uuid = $1",
+        ),
+    };
+    let at = micros(u.at);
+    let ids: Vec<String> = sqlx::query_scalar(update)
+        .bind(key)
+        .bind(u.status.as_str())
+        .bind(u.message_uuid.as_deref())
+        .bind(u.error_code.as_deref())
+        .bind(u.error_message.as_deref())
+        .bind(at)
+        .bind(u.status.rank())
+        .fetch_all(&mut *conn)
+        .await?;
+    if ids.is_empty() {
+        let count: i64 = sqlx::query_scalar(exists)
+            .bind(key)
+            .fetch_one(&mut *conn)
+            .await?;
+        return Ok(if count > 0 {
+            UpdateOutcome::Ignored
+        } else {
+            UpdateOutcome::NotFound
+        });
+    }
+    for id in &ids {
+        let (code, detail) = (u.error_code.as_deref(), u.error_message.as_deref());
+        append_event(conn, id, u.status, at, code, detail).await?;
+    }
+    Ok(UpdateOutcome::Applied)
+}
+
+/// Flags the message's outcome as unknown and records why (status unchanged).
+pub(crate) async fn mark_outcome_unknown(
+    conn: &mut AnyConnection,
+    id: &str,
+    detail: &str,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let at = micros(at);
+    let current: Option<String> = sqlx::query_scalar(
+        "UPDATE messages SET outcome_unknown = 1, \
+         updated_at = CASE WHEN updated_at > $2 THEN updated_at ELSE $2 END \
+         WHERE id = $1 RETURNING status",
+    )
+    .bind(id)
+    .bind(at)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let current = status(&current.ok_or(StoreError::MessageNotFound)?)?;
+    append_event(conn, id, current, at, None, Some(detail)).await
+}
+
+fn record_from_row(row: &AnyRow) -> Result<MessageRecord, StoreError> {
+    Ok(MessageRecord {
+        id: row.try_get("id")?,
+        status: status(row.try_get("status")?)?,
+        recipient_number: row.try_get("recipient_number")?,
+        sender_number: row.try_get("sender_number")?,
+        message_text: row.try_get("message_text")?,
+        media_urls: parse_json_list(row.try_get("media_urls")?)?,
+        media_ids: parse_json_list(row.try_get("media_ids")?)?,
+        message_uuid: row.try_get("message_uuid")?,
+        error_code: row.try_get("error_code")?,
+        error_message: row.try_get("error_message")?,
+        outcome_unknown: row.try_get::<i64, _>("outcome_unknown")? != 0,
+        callback_url: row.try_get("callback_url")?,
+        batch_id: row.try_get("batch_id")?,
+        created_at: time(row.try_get("created_at")?)?,
+        updated_at: time(row.try_get("updated_at")?)?,
+        events: Vec::new(),
+    })
+}
+
+/// Fills in the events of `records` with one query.
+async fn attach_events(
+    conn: &mut AnyConnection,
+    records: &mut [MessageRecord],
+) -> Result<(), StoreError> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let placeholders: Vec<String> = (1..=records.len()).map(|n| format!("${n}")).collect();
+    let sql = format!(
+        "SELECT message_id, status, at, error_code, detail FROM message_events \
+         WHERE message_id IN ({}) ORDER BY message_id, seq",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query(&sql);
+    for record in records.iter() {
+        query = query.bind(record.id.as_str());
+    }
+    let rows = query.fetch_all(&mut *conn).await?;
+    let mut events: HashMap<String, Vec<MessageEvent>> = HashMap::new();
+    for row in &rows {
+        let event = MessageEvent {
+            status: status(row.try_get("status")?)?,
+            at: time(row.try_get("at")?)?,
+            error_code: row.try_get("error_code")?,
+            detail: row.try_get("detail")?,
+        };
+        events
+            .entry(row.try_get("message_id")?)
+            .or_default()
+            .push(event);
+    }
+    for record in records.iter_mut() {
+        record.events = events.remove(&record.id).unwrap_or_default();
+    }
+    Ok(())
+}
+
+/// Reads one message with its events.
+pub(crate) async fn get_message(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<MessageRecord>, StoreError> {
+    let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1");
+    let Some(row) = sqlx::query(&sql)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let mut records = [record_from_row(&row)?];
+    attach_events(conn, &mut records).await?;
+    let [record] = records;
+    Ok(Some(record))
+}
+
+/// Reads one page of messages, newest first.
+pub(crate) async fn list_messages(
+    conn: &mut AnyConnection,
+    q: &MessageQuery,
+) -> Result<MessagePage, StoreError> {
+    let cursor = q.cursor.as_deref().map(Cursor::decode).transpose()?;
+    let limit = q.limit.clamp(1, MessageQuery::MAX_LIMIT);
+
+    let mut sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE 1 = 1");
+    let mut n = 0;
+    let mut next = || {
+        n += 1;
+        format!("${n}")
+    };
+    if q.recipient_number.is_some() {
+        sql += &format!(" AND recipient_number = {}", next());
+    }
+    if q.status.is_some() {
+        sql += &format!(" AND status = {}", next());
+    }
+    if cursor.is_some() {
+        let (at, id) = (next(), next());
+        sql += &format!(" AND (created_at < {at} OR (created_at = {at} AND id < {id}))");
+    }
+    sql += &format!(" ORDER BY created_at DESC, id DESC LIMIT {}", next());
+
+    let mut query = sqlx::query(&sql);
+    if let Some(recipient) = &q.recipient_number {
+        query = query.bind(recipient.as_str());
+    }
+    if let Some(status) = q.status {
+        query = query.bind(status.as_str());
+    }
+    if let Some(cursor) = &cursor {
+        query = query
+            .bind(cursor.created_at_micros)
+            .bind(cursor.id.as_str());
+    }
+    // One row more than asked tells whether another page follows.
+    let rows = query
+        .bind(i64::from(limit) + 1)
+        .fetch_all(&mut *conn)
+        .await?;
+
+    let mut messages = rows
+        .iter()
+        .take(limit as usize)
+        .map(record_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    let next_cursor = match messages.last() {
+        Some(last) if rows.len() > limit as usize => Some(
+            Cursor {
+                created_at_micros: micros(last.created_at),
+                id: last.id.clone(),
+            }
+            .encode(),
+        ),
+        _ => None,
+    };
+    attach_events(conn, &mut messages).await?;
+    Ok(MessagePage {
+        messages,
+        next_cursor,
+    })
+}
+#[cfg(test)]
+mod tests {
+    use sqlx::Connection;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn sql_rank_agrees_with_message_status_rank() {
+        sqlx::any::install_default_drivers();
+        let mut conn = AnyConnection::connect("sqlite::memory:")
+            .await
+            .expect("in-memory SQLite");
+        let sql = concat!(
+            "SELECT ",
+            rank_of_status!(),
+            " FROM (SELECT $1 AS status) AS t"
+        );
+        for status in MessageStatus::ALL {
+            let rank: i64 = sqlx::query_scalar(sql)
+                .bind(status.as_str())
+                .fetch_one(&mut conn)
+                .await
+                .expect("rank query");
+            assert_eq!(rank, status.rank(), "{status}");
+        }
+    }
+}

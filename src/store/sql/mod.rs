@@ -1,0 +1,38 @@
+//! Every SQL statement of the store, written once for both backends.
+//!
+//! The statements use `$N` placeholders, which PostgreSQL and sqlx's SQLite driver both accept, and only
+//! TEXT and BIGINT values, which the `Any` driver carries for both. Each function takes one connection
+//! (or transaction) and is run inside a transaction by the caller.
+
+mod keys;
+mod messages;
+
+use chrono::{DateTime, Utc};
+use sqlx::AnyConnection;
+
+use super::StoreError;
+
+pub(crate) use keys::{
+    claim_idempotency_key, complete_idempotency_key, purge_expired_idempotency_keys,
+    release_idempotency_key, use_nonce,
+};
+pub(crate) use messages::{
+    get_message, insert_message, list_messages, mark_outcome_unknown, update_status, MessageKey,
+};
+
+/// Unix microseconds, as stored.
+fn micros(at: DateTime<Utc>) -> i64 {
+    at.timestamp_micros()
+}
+
+/// A stored time back; out-of-range values are corrupt data.
+fn time(micros: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_micros(micros)
+        .ok_or_else(|| StoreError::Corrupt(format!("timestamp {micros} is out of range")))
+}
+
+/// `SELECT 1`: the database answers.
+pub(crate) async fn ping(conn: &mut AnyConnection) -> Result<(), StoreError> {
+    sqlx::query("SELECT 1").execute(&mut *conn).await?;
+    Ok(())
+}

@@ -1,0 +1,173 @@
+//! [`SqlStore`]: the one [`MessageStore`] implementation, for SQLite and PostgreSQL alike.
+//!
+//! Reads go to a pool; writes go either through the SQLite group-commit [`Writer`] or straight to the
+//! PostgreSQL pool, each in its own transaction. The SQL itself is in [`super::sql`].
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use sqlx::{AnyConnection, AnyPool};
+
+use super::sql::{self, MessageKey};
+use super::writer::{Work, Writer};
+use super::{
+    IdempotencyClaim, MessagePage, MessageQuery, MessageRecord, MessageStore, NewMessage,
+    StatusUpdate, StoreError, UpdateOutcome,
+};
+
+/// How writes reach the database.
+pub(crate) enum Writes {
+    /// A transaction per write on a pool (PostgreSQL).
+    Direct(AnyPool),
+    /// Grouped into shared transactions by one writer task (SQLite).
+    Grouped(Writer),
+}
+
+/// A message store over an `Any` pool.
+pub(crate) struct SqlStore {
+    reads: AnyPool,
+    writes: Writes,
+}
+
+impl SqlStore {
+    pub(crate) fn new(reads: AnyPool, writes: Writes) -> SqlStore {
+        SqlStore { reads, writes }
+    }
+
+    /// Runs `work` in a write transaction and returns its result once committed.
+    async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, StoreError>>
+            + Send
+            + 'static,
+    {
+        let work: Work<T> = Box::new(work);
+        match &self.writes {
+            Writes::Grouped(writer) => writer.submit(work).await,
+            Writes::Direct(pool) => {
+                let mut tx = pool.begin().await?;
+                let value = work(&mut tx).await?;
+                tx.commit().await?;
+                Ok(value)
+            }
+        }
+    }
+
+    /// A status update of the message(s) whose `by` column equals `key`.
+    async fn update_by(
+        &self,
+        by: MessageKey,
+        key: &str,
+        u: &StatusUpdate,
+    ) -> Result<UpdateOutcome, StoreError> {
+        let (key, u) = (key.to_owned(), u.clone());
+        self.write(move |c| Box::pin(async move { sql::update_status(c, by, &key, &u).await }))
+            .await
+    }
+}
+
+#[async_trait]
+impl MessageStore for SqlStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        if let Writes::Grouped(writer) = &self.writes {
+            if !writer.is_running() {
+                return Err(StoreError::WriterStopped);
+            }
+        }
+        let mut conn = self.reads.acquire().await?;
+        sql::ping(&mut conn).await
+    }
+
+    async fn insert_message(&self, m: &NewMessage) -> Result<(), StoreError> {
+        let m = m.clone();
+        self.write(move |c| Box::pin(async move { sql::insert_message(c, &m).await }))
+            .await
+    }
+
+    async fn update_status(&self, id: &str, u: &StatusUpdate) -> Result<UpdateOutcome, StoreError> {
+        self.update_by(MessageKey::Id, id, u).await
+    }
+
+    async fn update_status_by_uuid(
+        &self,
+        message_uuid: &str,
+        u: &StatusUpdate,
+    ) -> Result<UpdateOutcome, StoreError> {
+        self.update_by(MessageKey::Uuid, message_uuid, u).await
+    }
+
+    async fn mark_outcome_unknown(
+        &self,
+        id: &str,
+        detail: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (id, detail) = (id.to_owned(), detail.to_owned());
+        self.write(move |c| {
+            Box::pin(async move { sql::mark_outcome_unknown(c, &id, &detail, at).await })
+        })
+        .await
+    }
+
+    async fn get_message(&self, id: &str) -> Result<Option<MessageRecord>, StoreError> {
+        // One read transaction, so the message and its events come from one snapshot.
+        let mut tx = self.reads.begin().await?;
+        let record = sql::get_message(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    async fn list_messages(&self, q: &MessageQuery) -> Result<MessagePage, StoreError> {
+        let mut tx = self.reads.begin().await?;
+        let page = sql::list_messages(&mut tx, q).await?;
+        tx.commit().await?;
+        Ok(page)
+    }
+
+    async fn claim_idempotency_key(
+        &self,
+        key: &str,
+        request_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<IdempotencyClaim, StoreError> {
+        let (key, hash) = (key.to_owned(), request_hash.to_owned());
+        self.write(move |c| {
+            Box::pin(async move { sql::claim_idempotency_key(c, &key, &hash, now).await })
+        })
+        .await
+    }
+
+    async fn complete_idempotency_key(
+        &self,
+        key: &str,
+        status: u16,
+        body: &[u8],
+    ) -> Result<(), StoreError> {
+        let (key, body) = (key.to_owned(), body.to_vec());
+        self.write(move |c| {
+            Box::pin(async move { sql::complete_idempotency_key(c, &key, status, &body).await })
+        })
+        .await
+    }
+
+    async fn release_idempotency_key(&self, key: &str) -> Result<(), StoreError> {
+        let key = key.to_owned();
+        self.write(move |c| Box::pin(async move { sql::release_idempotency_key(c, &key).await }))
+            .await
+    }
+
+    async fn purge_expired_idempotency_keys(
+        &self,
+        older_than: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        self.write(move |c| Box::pin(sql::purge_expired_idempotency_keys(c, older_than)))
+            .await
+    }
+
+    async fn use_nonce(&self, nonce: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let nonce = nonce.to_owned();
+        self.write(move |c| Box::pin(async move { sql::use_nonce(c, &nonce, now).await }))
+            .await
+    }
+}

@@ -1,0 +1,291 @@
+//! The values the message store takes and returns.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Where a message is in its life (contract §5).
+///
+/// The order is `accepted → sending → queued → sent → delivered | undelivered | failed`; the last three are
+/// final. A change applies only when it moves strictly forward (see [`MessageStatus::rank`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageStatus {
+    /// Recorded by this service; Plivo not called yet.
+    Accepted,
+    /// A request to Plivo is under way.
+    Sending,
+    /// Plivo accepted the message.
+    Queued,
+    /// Plivo handed the message to the carrier.
+    Sent,
+    /// The carrier confirmed delivery (final).
+    Delivered,
+    /// The carrier could not deliver it (final).
+    Undelivered,
+    /// Plivo or this service gave up on it (final).
+    Failed,
+}
+
+impl MessageStatus {
+    /// Every status, in rank order.
+    pub const ALL: [MessageStatus; 7] = [
+        MessageStatus::Accepted,
+        MessageStatus::Sending,
+        MessageStatus::Queued,
+        MessageStatus::Sent,
+        MessageStatus::Delivered,
+        MessageStatus::Undelivered,
+        MessageStatus::Failed,
+    ];
+
+    /// The lowercase name stored in the database and shown in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageStatus::Accepted => "accepted",
+            MessageStatus::Sending => "sending",
+            MessageStatus::Queued => "queued",
+            MessageStatus::Sent => "sent",
+            MessageStatus::Delivered => "delivered",
+            MessageStatus::Undelivered => "undelivered",
+            MessageStatus::Failed => "failed",
+        }
+    }
+
+    /// `true` for `delivered`, `undelivered` and `failed`: nothing moves a message out of them.
+    pub fn is_final(self) -> bool {
+        self.rank() == 4
+    }
+
+    /// Position in the state machine: accepted 0, sending 1, queued 2, sent 3, any final status 4.
+    ///
+    /// An update applies only when its rank is strictly higher than the current one's. The SQL in
+    /// `store::sql` mirrors this table (a test checks they agree).
+    pub fn rank(self) -> i64 {
+        match self {
+            MessageStatus::Accepted => 0,
+            MessageStatus::Sending => 1,
+            MessageStatus::Queued => 2,
+            MessageStatus::Sent => 3,
+            MessageStatus::Delivered | MessageStatus::Undelivered | MessageStatus::Failed => 4,
+        }
+    }
+}
+
+impl fmt::Display for MessageStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The text was not one of the seven lowercase status names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown message status {0:?}")]
+pub struct UnknownStatus(pub String);
+
+impl FromStr for MessageStatus {
+    type Err = UnknownStatus;
+
+    /// Parses the lowercase name (as produced by [`MessageStatus::as_str`]).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        MessageStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| UnknownStatus(s.to_owned()))
+    }
+}
+
+/// A message to record, before Plivo is called. It is stored with status `accepted`.
+///
+/// Timestamps are kept to the microsecond; finer parts are dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    /// This service's message id (unique).
+    pub id: String,
+    /// E.164 destination.
+    pub recipient_number: String,
+    /// E.164 sender (the Plivo number).
+    pub sender_number: String,
+    /// Optional text.
+    pub message_text: Option<String>,
+    /// Media URLs, in order.
+    pub media_urls: Vec<String>,
+    /// Plivo media ids, in order.
+    pub media_ids: Vec<String>,
+    /// Where the caller wants status events (contract §6).
+    pub callback_url: Option<String>,
+    /// The bulk request this message belongs to, if any.
+    pub batch_id: Option<String>,
+    /// When the send was accepted.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A proposed status change (from the sender, the delivery worker or a Plivo callback).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusUpdate {
+    /// The new status.
+    pub status: MessageStatus,
+    /// Plivo's message UUID, when this change reveals it.
+    pub message_uuid: Option<String>,
+    /// Plivo's or this service's error code, when there is one.
+    pub error_code: Option<String>,
+    /// A human-readable reason; kept on the record and as the event's `detail`.
+    pub error_message: Option<String>,
+    /// When the change happened.
+    pub at: DateTime<Utc>,
+}
+
+/// What [`MessageStore::update_status`](super::MessageStore::update_status) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateOutcome {
+    /// The status moved forward and an event was recorded.
+    Applied,
+    /// Nothing changed: the update would move backwards, repeats the status, or the message is final.
+    Ignored,
+    /// No message has that id (or UUID).
+    NotFound,
+}
+
+/// One recorded change of a message (a status change or an `outcome_unknown` note).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageEvent {
+    /// The message's status after this event.
+    pub status: MessageStatus,
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// The error code that came with it, if any.
+    pub error_code: Option<String>,
+    /// A free-text detail (error message, or why the outcome is unknown).
+    pub detail: Option<String>,
+}
+
+/// A stored message with its history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageRecord {
+    /// This service's message id.
+    pub id: String,
+    /// Current status.
+    pub status: MessageStatus,
+    /// E.164 destination.
+    pub recipient_number: String,
+    /// E.164 sender.
+    pub sender_number: String,
+    /// Optional text.
+    pub message_text: Option<String>,
+    /// Media URLs.
+    pub media_urls: Vec<String>,
+    /// Plivo media ids.
+    pub media_ids: Vec<String>,
+    /// Plivo's message UUID once known.
+    pub message_uuid: Option<String>,
+    /// Last error code reported.
+    pub error_code: Option<String>,
+    /// Last error message reported.
+    pub error_message: Option<String>,
+    /// A request to Plivo ended without an answer (e.g. a timeout after sending): Plivo may or may not have it.
+    pub outcome_unknown: bool,
+    /// Where status events go, if anywhere.
+    pub callback_url: Option<String>,
+    /// The bulk request this message belongs to.
+    pub batch_id: Option<String>,
+    /// When it was accepted.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Every change, oldest first (the first is always `accepted`).
+    pub events: Vec<MessageEvent>,
+}
+
+/// Filters and paging for [`MessageStore::list_messages`](super::MessageStore::list_messages).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageQuery {
+    /// Only messages to this number.
+    pub recipient_number: Option<String>,
+    /// Only messages currently in this status.
+    pub status: Option<MessageStatus>,
+    /// Page size, 1 to [`MessageQuery::MAX_LIMIT`]; values outside are clamped.
+    pub limit: u32,
+    /// The `next_cursor` of the previous page; `None` for the first page.
+    pub cursor: Option<String>,
+}
+
+impl MessageQuery {
+    /// The largest page.
+    pub const MAX_LIMIT: u32 = 100;
+    /// The page size of [`MessageQuery::default`].
+    pub const DEFAULT_LIMIT: u32 = 50;
+}
+
+impl Default for MessageQuery {
+    fn default() -> Self {
+        MessageQuery {
+            recipient_number: None,
+            status: None,
+            limit: MessageQuery::DEFAULT_LIMIT,
+            cursor: None,
+        }
+    }
+}
+
+/// One page of messages, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessagePage {
+    /// The messages of this page.
+    pub messages: Vec<MessageRecord>,
+    /// Pass this as `cursor` to get the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The answer to [`MessageStore::claim_idempotency_key`](super::MessageStore::claim_idempotency_key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyClaim {
+    /// This caller owns the key now and must complete or release it.
+    Claimed,
+    /// Another request with the same body holds the key and has not finished.
+    InFlight,
+    /// A request with the same body finished: replay this answer.
+    Completed {
+        /// HTTP status to replay.
+        status: u16,
+        /// Response body to replay.
+        body: Vec<u8>,
+    },
+    /// The key was used with a different request body.
+    Mismatch,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_names_round_trip() {
+        for status in MessageStatus::ALL {
+            assert_eq!(status.as_str().parse::<MessageStatus>(), Ok(status));
+            let json = serde_json::to_string(&status).expect("serialize");
+            assert_eq!(json, format!("\"{}\"", status.as_str()));
+        }
+        assert!("Delivered".parse::<MessageStatus>().is_err());
+    }
+
+    #[test]
+    fn only_the_last_three_are_final() {
+        let finals: Vec<_> = MessageStatus::ALL
+            .into_iter()
+            .filter(|s| s.is_final())
+            .collect();
+        assert_eq!(
+            finals,
+            [
+                MessageStatus::Delivered,
+                MessageStatus::Undelivered,
+                MessageStatus::Failed
+            ]
+        );
+    }
+}

@@ -1,0 +1,125 @@
+//! Tests about the SQLite file itself, opening, and errors.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Instant;
+
+use mms_gateway::store::{
+    connect, connect_with, MessageStatus, StatusUpdate, StoreError, StoreOptions,
+};
+
+use crate::suite::{at, message};
+
+#[tokio::test]
+async fn the_file_is_created_when_missing_and_data_survives_reopening() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("fresh.db");
+    assert!(!path.exists());
+    let url = format!("sqlite://{}", path.display());
+
+    let store = connect(&url).await.expect("open");
+    assert!(path.exists(), "database file created");
+    store
+        .insert_message(&message("keep", "+14155550101", at(0)))
+        .await
+        .expect("insert");
+    let update = StatusUpdate {
+        status: MessageStatus::Queued,
+        message_uuid: Some("u-keep".to_owned()),
+        error_code: None,
+        error_message: None,
+        at: at(1),
+    };
+    store.update_status("keep", &update).await.expect("update");
+    store
+        .claim_idempotency_key("key", "h", at(0))
+        .await
+        .expect("claim");
+    assert!(store.use_nonce("nonce", at(0)).await.expect("nonce"));
+    drop(store);
+
+    // Reopening runs the migrations again (a no-op) and sees everything.
+    let store = connect(&url).await.expect("reopen");
+    let record = store
+        .get_message("keep")
+        .await
+        .expect("get")
+        .expect("survived");
+    assert_eq!(record.status, MessageStatus::Queued);
+    assert_eq!(record.message_uuid.as_deref(), Some("u-keep"));
+    assert_eq!(record.events.len(), 2);
+    assert!(!store.use_nonce("nonce", at(1)).await.expect("nonce"));
+    let claim = store
+        .claim_idempotency_key("key", "h", at(1))
+        .await
+        .expect("claim");
+    assert_eq!(claim, mms_gateway::store::IdempotencyClaim::InFlight);
+}
+
+#[tokio::test]
+async fn in_memory_databases_work() {
+    let store = connect("sqlite::memory:").await.expect("open");
+    store
+        .insert_message(&message("mem", "+14155550101", at(0)))
+        .await
+        .expect("insert");
+    assert!(store.get_message("mem").await.expect("get").is_some());
+}
+
+#[tokio::test]
+async fn errors_name_the_scheme_but_never_the_url() {
+    let result = connect("mysql://user:s3cret@localhost/db").await;
+    match result {
+        Err(StoreError::UnsupportedUrl { scheme }) => assert_eq!(scheme, "mysql"),
+        Err(other) => panic!("unexpected error {other}"),
+        Ok(_) => panic!("mysql accepted"),
+    }
+    let Err(error) = connect("postgres://user:s3cret@127.0.0.1:1/db").await else {
+        panic!("connected to port 1");
+    };
+    let mut text = format!("{error} {error:?}");
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        text += &format!(" {cause}");
+        source = cause.source();
+    }
+    assert!(!text.contains("s3cret"), "{text}");
+}
+
+/// Time for 1000 concurrent inserts with and without group commit. Run with
+/// `cargo test --release --test store -- --ignored --nocapture group_commit`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "timing measurement, not a check"]
+async fn group_commit_speeds_up_concurrent_inserts() {
+    for max_batch in [1, 256] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+        let store = connect_with(
+            &url,
+            &StoreOptions {
+                sqlite_max_batch: max_batch,
+            },
+        )
+        .await
+        .expect("open");
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..1000)
+            .map(|i| {
+                let store = Arc::clone(&store);
+                tokio::spawn(async move {
+                    store
+                        .insert_message(&message(&format!("b{i}"), "+14155550101", at(i)))
+                        .await
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("task").expect("insert");
+        }
+        let _ = writeln!(
+            std::io::stderr(),
+            "1000 concurrent inserts, max_batch {max_batch}: {:?}",
+            started.elapsed()
+        );
+    }
+}

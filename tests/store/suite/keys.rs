@@ -1,0 +1,136 @@
+//! Idempotency keys and webhook nonces.
+
+use super::*;
+
+pub async fn idempotency_claim_complete_replay_mismatch(store: Store) {
+    let now = at(0);
+    assert_eq!(
+        claim(&store, "k1", "hash-a", now).await,
+        IdempotencyClaim::Claimed
+    );
+    assert_eq!(
+        claim(&store, "k1", "hash-a", now).await,
+        IdempotencyClaim::InFlight
+    );
+    assert_eq!(
+        claim(&store, "k1", "hash-b", now).await,
+        IdempotencyClaim::Mismatch
+    );
+
+    let body = br#"{"message":"MMS sent successfully.","id":"x"}"#.to_vec();
+    store
+        .complete_idempotency_key("k1", 200, &body)
+        .await
+        .expect("complete");
+    let replay = claim(&store, "k1", "hash-a", at(3600)).await;
+    assert_eq!(replay, IdempotencyClaim::Completed { status: 200, body });
+    assert_eq!(
+        claim(&store, "k1", "hash-b", at(3600)).await,
+        IdempotencyClaim::Mismatch
+    );
+
+    // Binary and empty bodies survive.
+    claim(&store, "k2", "h", now).await;
+    store
+        .complete_idempotency_key("k2", 503, &[0, 159, 255])
+        .await
+        .expect("complete");
+    let replay = claim(&store, "k2", "h", now).await;
+    assert_eq!(
+        replay,
+        IdempotencyClaim::Completed {
+            status: 503,
+            body: vec![0, 159, 255]
+        }
+    );
+    claim(&store, "k3", "h", now).await;
+    store
+        .complete_idempotency_key("k3", 422, b"")
+        .await
+        .expect("complete");
+    let replay = claim(&store, "k3", "h", now).await;
+    assert_eq!(
+        replay,
+        IdempotencyClaim::Completed {
+            status: 422,
+            body: Vec::new()
+        }
+    );
+}
+
+pub async fn idempotency_release_frees_only_in_flight_keys(store: Store) {
+    let now = at(0);
+    claim(&store, "r1", "h", now).await;
+    store.release_idempotency_key("r1").await.expect("release");
+    assert_eq!(
+        claim(&store, "r1", "other", now).await,
+        IdempotencyClaim::Claimed
+    );
+
+    store
+        .complete_idempotency_key("r1", 200, b"done")
+        .await
+        .expect("complete");
+    store.release_idempotency_key("r1").await.expect("release");
+    let replay = claim(&store, "r1", "other", now).await;
+    assert_eq!(
+        replay,
+        IdempotencyClaim::Completed {
+            status: 200,
+            body: b"done".to_vec()
+        }
+    );
+    store
+        .release_idempotency_key("never-claimed")
+        .await
+        .expect("release of unknown key");
+}
+
+pub async fn idempotency_keys_expire_after_24_hours(store: Store) {
+    let day = 24 * 3600;
+    claim(&store, "e1", "h", at(0)).await;
+    store
+        .complete_idempotency_key("e1", 200, b"old")
+        .await
+        .expect("complete");
+    claim(&store, "e2", "h", at(0)).await;
+    claim(&store, "e3", "h", at(day)).await;
+
+    // Just under 24 h: still held.
+    let held = claim(&store, "e1", "h", at(day - 1)).await;
+    assert!(
+        matches!(held, IdempotencyClaim::Completed { .. }),
+        "{held:?}"
+    );
+    // Over 24 h: absent, whatever the hash; the new claim replaces the old row.
+    assert_eq!(
+        claim(&store, "e1", "new", at(day + 1)).await,
+        IdempotencyClaim::Claimed
+    );
+    assert_eq!(
+        claim(&store, "e1", "new", at(day + 2)).await,
+        IdempotencyClaim::InFlight
+    );
+
+    // Purge removes only keys claimed before the cut-off (e2; e1 was re-claimed, e3 is new).
+    let purged = store
+        .purge_expired_idempotency_keys(at(day - 1))
+        .await
+        .expect("purge");
+    assert_eq!(purged, 1);
+    assert_eq!(
+        claim(&store, "e2", "x", at(day)).await,
+        IdempotencyClaim::Claimed
+    );
+    assert_eq!(
+        claim(&store, "e3", "x", at(day)).await,
+        IdempotencyClaim::Mismatch
+    );
+}
+
+pub async fn nonces_are_accepted_once(store: Store) {
+    assert!(store.use_nonce("n1", at(0)).await.expect("nonce"));
+    assert!(!store.use_nonce("n1", at(1)).await.expect("nonce"));
+    assert!(store.use_nonce("n2", at(1)).await.expect("nonce"));
+    assert!(!store.use_nonce("n1", at(3600)).await.expect("nonce"));
+}
