@@ -151,7 +151,8 @@ mod tests {
         ] {
             assert_eq!(MediaUrl::parse(ok).unwrap().as_str(), ok);
         }
-        let cases: [(&str, fn(&MediaUrlError) -> bool); 7] = [
+        type Check = fn(&MediaUrlError) -> bool;
+        let cases: [(&str, Check); 7] = [
             ("", |e| matches!(e, MediaUrlError::NotAUrl(_))),
             ("/relative.gif", |e| matches!(e, MediaUrlError::NotAUrl(_))),
             ("ftp://example.com/a.gif", |e| {
