@@ -1,0 +1,3 @@
+//! Everything specific to Plivo.
+
+pub mod signature;
