@@ -258,3 +258,41 @@ async fn get_message(
 fn shorten(input: &str) -> String {
     input.chars().take(32).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::SimulatorConfig;
+    use axum::body::Body;
+    use tower::ServiceExt as _;
+
+    #[tokio::test]
+    async fn router_works_with_oneshot_and_without_connect_info() {
+        let config = SimulatorConfig::new("MAXXXXXXXXXXXXXXXXXX", "tok".into());
+        let state = SimulatorState::new(config);
+        let body = json!({"src": "14155550100", "dst": "14155551234", "type": "mms",
+                          "media_ids": ["m1"]});
+        let request = Request::post("/v1/Account/MAXXXXXXXXXXXXXXXXXX/Message/")
+            .header(
+                header::AUTHORIZATION,
+                format!("Basic {}", STANDARD.encode("MAXXXXXXXXXXXXXXXXXX:tok")),
+            )
+            .body(Body::from(body.to_string()))
+            .expect("request");
+        let response = router(state.clone())
+            .oneshot(request)
+            .await
+            .expect("infallible");
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        let bytes = to_bytes(response.into_body(), BODY_LIMIT)
+            .await
+            .expect("body");
+        let json: Value = serde_json::from_slice(&bytes).expect("json");
+        let uuid = json["message_uuid"][0]
+            .as_str()
+            .and_then(|u| Uuid::parse_str(u).ok());
+        let record = uuid.and_then(|u| state.message(u)).expect("recorded");
+        assert_eq!(record.requester_ip, "127.0.0.1");
+        assert_eq!(state.requests().len(), 1);
+    }
+}
