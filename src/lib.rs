@@ -8,6 +8,7 @@ pub mod dispatch;
 pub mod domain;
 pub mod http;
 pub mod plivo;
+pub mod sandbox;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

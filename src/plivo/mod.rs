@@ -1,9 +1,11 @@
-//! Everything about talking to Plivo: the request and answer shapes, the client, the retry policy.
+//! Everything about talking to Plivo: the request and answer shapes, the client, the retry policy,
+//! and the signatures on Plivo's webhooks.
 
 pub mod client;
 pub mod error;
 pub mod retry;
 pub mod send;
+pub mod signature;
 pub mod types;
 
 pub use client::{PlivoApi, PlivoClient};
