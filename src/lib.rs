@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod delivery;
 pub mod dispatch;
 pub mod domain;
 pub mod http;

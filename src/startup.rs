@@ -3,19 +3,27 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::delivery::Delivery;
 use crate::dispatch::Dispatcher;
 use crate::http::{router, AppState};
 use crate::plivo::{PlivoClient, RetryPolicy, RetryingSender};
+use crate::sandbox::{Simulator, SimulatorConfig};
+use crate::store::{self, MessageStore};
+
+/// How often expired idempotency keys are purged.
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
 /// A built service, bound to its port, ready to run.
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    simulator: Option<Simulator>,
 }
 
 /// Builds the dispatcher (Plivo client with retries) from the configuration.
@@ -33,18 +41,40 @@ pub fn build_dispatcher(config: &Config) -> anyhow::Result<Dispatcher> {
 }
 
 impl Application {
-    /// Binds `HOST:PORT` (port 0 picks a free one) and builds the state.
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
+    /// Binds `HOST:PORT` (port 0 picks a free one), opens the store (running its migrations),
+    /// starts the simulator in the sandbox, and builds the state.
+    pub async fn build(mut config: Config) -> anyhow::Result<Self> {
         let address = SocketAddr::new(config.host, config.port);
         let listener = TcpListener::bind(address)
             .await
             .with_context(|| format!("cannot listen on {address}"))?;
+        let port = listener
+            .local_addr()
+            .context("reading the bound address")?
+            .port();
+        let simulator = if config.sandbox {
+            Some(start_simulator(&mut config, port).await?)
+        } else {
+            None
+        };
+        let store = store::connect(&config.database_url)
+            .await
+            .context("opening the message store (DATABASE_URL)")?;
         let dispatcher = build_dispatcher(&config)?;
         let state = AppState {
             config: Arc::new(config),
-            dispatcher,
+            delivery: Delivery::new(store, dispatcher),
         };
-        Ok(Self { listener, state })
+        Ok(Self {
+            listener,
+            state,
+            simulator,
+        })
+    }
+
+    /// The sandbox's simulator, when running with `--sandbox`.
+    pub fn simulator(&self) -> Option<&Simulator> {
+        self.simulator.as_ref()
     }
 
     /// The port the service listens on.
@@ -74,10 +104,52 @@ impl Application {
         self,
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let purge = tokio::spawn(purge_expired_keys(self.state.delivery.store().clone()));
         let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, app)
+        let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(signal)
-            .await
+            .await;
+        purge.abort();
+        if let Some(simulator) = self.simulator {
+            simulator.shutdown();
+        }
+        served
+    }
+}
+
+/// Starts the built-in Plivo simulator and points the configuration at it; callbacks come back to
+/// this service on loopback unless `PUBLIC_BASE_URL` says otherwise.
+async fn start_simulator(config: &mut Config, port: u16) -> anyhow::Result<Simulator> {
+    let sim_config = SimulatorConfig::new(
+        config.plivo.auth_id.clone(),
+        config.plivo.auth_token.clone(),
+    );
+    let simulator = Simulator::spawn(sim_config)
+        .await
+        .context("starting the Plivo simulator")?;
+    config.plivo.base_url = simulator.base_url();
+    if config.public_base_url.is_none() {
+        config.public_base_url =
+            Some(url::Url::parse(&format!("http://127.0.0.1:{port}")).context("sandbox URL")?);
+    }
+    tracing::warn!(
+        simulator = %simulator.base_url(),
+        "SANDBOX MODE: Plivo is a built-in simulator; no message leaves this machine"
+    );
+    Ok(simulator)
+}
+
+/// Deletes idempotency keys older than 24 hours, once an hour.
+async fn purge_expired_keys(store: Arc<dyn MessageStore>) {
+    let mut every = tokio::time::interval(PURGE_EVERY);
+    loop {
+        every.tick().await;
+        let cutoff = chrono::Utc::now() - chrono::Duration::hours(24);
+        match store.purge_expired_idempotency_keys(cutoff).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "expired idempotency keys deleted"),
+            Err(e) => tracing::warn!(error = %e, "could not purge expired idempotency keys"),
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! The HTTP API: state, router, and the layers every request goes through.
 
 pub mod error;
+pub mod idempotency;
 pub mod middleware;
 pub mod routes;
 pub mod send_request;
@@ -14,7 +15,7 @@ use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::config::Config;
-use crate::dispatch::Dispatcher;
+use crate::delivery::Delivery;
 use error::ApiError;
 
 /// The most a request body may hold.
@@ -25,14 +26,18 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct AppState {
     /// The configuration the service started with.
     pub config: Arc<Config>,
-    /// Sends messages through Plivo.
-    pub dispatcher: Dispatcher,
+    /// The message store and the Plivo dispatcher.
+    pub delivery: Delivery,
 }
 
 impl AppState {
-    /// Whether the service can do its work right now.
+    /// Whether the service can do its work right now: the message store answers (within 2 s).
     pub async fn is_ready(&self) -> bool {
-        true
+        let ping = self.delivery.store().ping();
+        matches!(
+            tokio::time::timeout(std::time::Duration::from_secs(2), ping).await,
+            Ok(Ok(()))
+        )
     }
 }
 
@@ -42,6 +47,12 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(routes::health::health))
         .route("/ready", get(routes::health::ready))
         .route("/send-mms", post(routes::send_mms::send_mms))
+        .route("/messages", get(routes::messages::list_messages))
+        .route("/messages/{id}", get(routes::messages::get_message))
+        .route(
+            routes::webhooks::STATUS_PATH,
+            post(routes::webhooks::plivo_status),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -17,6 +17,115 @@ pub struct TestApp {
     pub address: String,
     pub plivo: MockServer,
     pub client: reqwest::Client,
+    pub db: TestDb,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+/// The database behind a test app: a SQLite file in a temporary directory, or a fresh PostgreSQL
+/// database made from `TEST_DATABASE_URL` and dropped when the test ends.
+pub enum TestDb {
+    Sqlite {
+        _dir: std::sync::Arc<tempfile::TempDir>,
+        url: String,
+    },
+    Postgres {
+        admin_url: String,
+        name: String,
+        url: String,
+    },
+}
+
+impl TestDb {
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("mms.db").display());
+        Self::Sqlite {
+            _dir: std::sync::Arc::new(dir),
+            url,
+        }
+    }
+
+    /// `None` (after saying so on stderr) when `TEST_DATABASE_URL` is not set.
+    pub async fn postgres() -> Option<Self> {
+        use sqlx::Connection;
+        let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED postgres API tests: TEST_DATABASE_URL is not set"
+            );
+            return None;
+        };
+        let name = format!("mms_api_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .expect("connect to TEST_DATABASE_URL");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .expect("create database");
+        let _ = admin.close().await;
+        let mut url = url::Url::parse(&admin_url).expect("TEST_DATABASE_URL is a URL");
+        url.set_path(&name);
+        Some(Self::Postgres {
+            admin_url,
+            name,
+            url: url.to_string(),
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        match self {
+            Self::Sqlite { url, .. } | Self::Postgres { url, .. } => url,
+        }
+    }
+
+    /// The same database again (for restart tests).
+    pub fn share(&self) -> Self {
+        match self {
+            Self::Sqlite { _dir, url } => Self::Sqlite {
+                _dir: _dir.clone(),
+                url: url.clone(),
+            },
+            Self::Postgres { admin_url, url, .. } => Self::Postgres {
+                admin_url: admin_url.clone(),
+                name: String::new(),
+                url: url.clone(),
+            },
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Self::Postgres {
+            admin_url, name, ..
+        } = self
+        {
+            if name.is_empty() {
+                return;
+            }
+            let (admin_url, name) = (admin_url.clone(), name.clone());
+            // Drop runs outside async; a thread with its own runtime drops the database.
+            let _ = std::thread::spawn(move || {
+                use sqlx::Connection;
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                rt.block_on(async {
+                    if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
+                        let _ =
+                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .execute(&mut admin)
+                                .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
 }
 
 /// Settings every test app gets; `overrides` replace or add to them.
@@ -45,21 +154,65 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(&[]).await
 }
 
-/// Starts the app with some settings changed.
+/// Starts the app with some settings changed, on a fresh SQLite file.
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
-    let plivo = MockServer::start().await;
-    let config = settings(&plivo.uri(), overrides);
+    spawn_app_on(TestDb::sqlite(), MockServer::start().await, overrides).await
+}
+
+/// Starts the app on the given database and Plivo stand-in.
+pub async fn spawn_app_on(db: TestDb, plivo: MockServer, overrides: &[(&str, &str)]) -> TestApp {
+    let mut all = vec![("DATABASE_URL", db.url())];
+    all.extend_from_slice(overrides);
+    let config = settings(&plivo.uri(), &all);
     let app = Application::build(config).await.expect("app builds");
     let address = format!("http://{}", app.local_addr());
-    tokio::spawn(app.run_until(std::future::pending()));
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        let _ = rx.await;
+    }));
     TestApp {
         address,
         plivo,
         client: reqwest::Client::new(),
+        db,
+        shutdown: Some(tx),
+        server: Some(server),
     }
 }
 
 impl TestApp {
+    /// Stops the app gracefully and gives back its database and Plivo stand-in.
+    pub async fn stop(mut self) -> (TestDb, MockServer) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+        let borrowed = self.db.share();
+        let db = std::mem::replace(&mut self.db, borrowed);
+        let plivo = std::mem::replace(&mut self.plivo, MockServer::start().await);
+        (db, plivo)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("request reaches the app")
+    }
+
+    pub async fn post_with_key(&self, key: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}/send-mms", self.address))
+            .header("idempotency-key", key)
+            .json(body)
+            .send()
+            .await
+            .expect("request reaches the app")
+    }
+
     pub async fn post_json(&self, body: &Value) -> reqwest::Response {
         self.client
             .post(format!("{}/send-mms", self.address))

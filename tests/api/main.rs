@@ -2,5 +2,6 @@
 
 mod helpers;
 mod plivo_failures;
+mod records;
 mod send_mms;
 mod service;

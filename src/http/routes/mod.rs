@@ -1,4 +1,6 @@
 //! One module per resource.
 
 pub mod health;
+pub mod messages;
 pub mod send_mms;
+pub mod webhooks;

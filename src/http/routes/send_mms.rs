@@ -1,15 +1,17 @@
-//! `POST /send-mms`: check the request, send it through Plivo, answer with Plivo's receipt.
+//! `POST /send-mms`: check the request, record it, send it through Plivo, answer with the receipt.
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::Json;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::delivery::SendError;
 use crate::http::error::ApiError;
+use crate::http::idempotency::{self, Answer, Begin};
 use crate::http::send_request::{parse_send, BodyFormat};
 use crate::http::AppState;
-use crate::plivo::SendMessageResponse;
+use crate::plivo::{PlivoError, SendMessageResponse};
 
 /// The 200 answer (contract §3).
 #[derive(Debug, Serialize)]
@@ -41,20 +43,81 @@ impl From<SendMessageResponse> for PlivoResponse {
     }
 }
 
-/// Sends one MMS.
+/// Sends one MMS (honouring `Idempotency-Key`).
 pub async fn send_mms(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<Json<SendMmsResponse>, ApiError> {
-    let format = BodyFormat::from_headers(&headers)?;
-    let body = body?;
-    let mms = parse_send(format, &body)?;
+) -> Response {
+    let begun = async {
+        let key = idempotency::key_from_headers(&headers)?;
+        let format = BodyFormat::from_headers(&headers)?;
+        let body = body?;
+        let begin = idempotency::begin(state.delivery.store(), key, &body).await?;
+        Ok::<_, ApiError>((format, body, begin))
+    };
+    let (format, body, claim) = match begun.await {
+        Ok((_, _, Begin::Replay(answer))) => return answer.into_response(),
+        Ok((format, body, Begin::Proceed(claim))) => (format, body, claim),
+        Err(e) => return e.into_response(),
+    };
+    let (response, answer, retryable) = match process(&state, format, &body).await {
+        Ok(answer) => (answer.clone().into_response(), answer, false),
+        Err(failure) => {
+            let retryable = is_retryable(&failure);
+            let e = ApiError::from(failure);
+            let answer = error_answer(&e);
+            (e.into_response(), answer, retryable)
+        }
+    };
+    idempotency::finish(state.delivery.store(), claim, &answer, retryable).await;
+    response
+}
+
+/// What can end a send early.
+enum Failure {
+    Api(ApiError),
+    Send(SendError),
+}
+
+impl From<ApiError> for Failure {
+    fn from(e: ApiError) -> Self {
+        Self::Api(e)
+    }
+}
+
+impl From<Failure> for ApiError {
+    fn from(f: Failure) -> Self {
+        match f {
+            Failure::Api(e) => e,
+            Failure::Send(SendError::Plivo(e)) => e.into(),
+            Failure::Send(SendError::Store(e)) => {
+                tracing::error!(error = %e, "message store failed during a send");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+/// Nothing reached Plivo and a retry with the same key could succeed.
+fn is_retryable(f: &Failure) -> bool {
+    matches!(
+        f,
+        Failure::Send(
+            SendError::Store(_)
+                | SendError::Plivo(PlivoError::Unavailable { .. } | PlivoError::AuthFailed { .. })
+        )
+    )
+}
+
+async fn process(state: &AppState, format: BodyFormat, body: &[u8]) -> Result<Answer, Failure> {
+    let mms = parse_send(format, body)?;
     let id = uuid::Uuid::new_v4().to_string();
-    tracing::info!(message.id = %id, recipient = %mms.to.masked(), media = mms.media.urls().len() + mms.media.ids().len(), "sending MMS");
-    let sent = state.dispatcher.send(&mms).await.map_err(|e| {
+    tracing::info!(message.id = %id, recipient = %mms.to.masked(), "sending MMS");
+    let record = state.delivery.new_record(id.clone(), &mms, None);
+    let sent = state.delivery.send_now(record, &mms).await.map_err(|e| {
         tracing::warn!(message.id = %id, error = %e, "send failed");
-        ApiError::from(e)
+        Failure::Send(e)
     })?;
     let message_uuid = sent
         .response
@@ -63,11 +126,22 @@ pub async fn send_mms(
         .cloned()
         .unwrap_or_default();
     tracing::info!(message.id = %id, message.uuid = %message_uuid, plivo.attempts = sent.attempts, "Plivo accepted the MMS");
-    Ok(Json(SendMmsResponse {
+    let response = SendMmsResponse {
         message: "MMS sent successfully.",
         id,
         message_uuid,
         status: "queued",
         plivo_response: sent.response.into(),
-    }))
+    };
+    Ok(Answer {
+        status: StatusCode::OK,
+        body: serde_json::to_vec(&response).map_err(|_| Failure::Api(ApiError::internal()))?,
+    })
+}
+
+fn error_answer(e: &ApiError) -> Answer {
+    Answer {
+        status: e.status(),
+        body: e.body_json(),
+    }
 }

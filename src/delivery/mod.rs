@@ -1,0 +1,145 @@
+//! Delivering messages: recording each one in the store and following it through Plivo.
+//!
+//! The synchronous path ([`Delivery::send_now`]) records the message, calls Plivo (with retries)
+//! and records the outcome before answering.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+
+use crate::dispatch::Dispatcher;
+use crate::domain::OutboundMms;
+use crate::plivo::{PlivoError, Sent};
+use crate::store::{MessageStatus, MessageStore, NewMessage, StatusUpdate, StoreError};
+
+/// Why a synchronous send did not end in Plivo's acceptance.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// Plivo's refusal or unavailability (already recorded on the message).
+    #[error(transparent)]
+    Plivo(#[from] PlivoError),
+    /// The store failed; nothing was sent if it failed before the call to Plivo.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The store and the Plivo dispatcher, used together.
+#[derive(Clone)]
+pub struct Delivery {
+    store: Arc<dyn MessageStore>,
+    dispatcher: Dispatcher,
+}
+
+impl Delivery {
+    /// Combines a store and a dispatcher.
+    pub fn new(store: Arc<dyn MessageStore>, dispatcher: Dispatcher) -> Self {
+        Self { store, dispatcher }
+    }
+
+    /// The message store.
+    pub fn store(&self) -> &Arc<dyn MessageStore> {
+        &self.store
+    }
+
+    /// The record for `mms`, before it is stored.
+    pub fn new_record(
+        &self,
+        id: String,
+        mms: &OutboundMms,
+        callback_url: Option<String>,
+    ) -> NewMessage {
+        NewMessage {
+            id,
+            recipient_number: mms.to.as_str().to_owned(),
+            sender_number: self.dispatcher.sender_number().to_owned(),
+            message_text: mms.text.as_ref().map(|t| t.as_str().to_owned()),
+            media_urls: mms
+                .media
+                .urls()
+                .iter()
+                .map(|u| u.as_str().to_owned())
+                .collect(),
+            media_ids: mms
+                .media
+                .ids()
+                .iter()
+                .map(|i| i.as_str().to_owned())
+                .collect(),
+            callback_url,
+            batch_id: None,
+            created_at: Utc::now(),
+        }
+    }
+
+    /// Records the message, sends it now, and records what Plivo answered.
+    pub async fn send_now(&self, record: NewMessage, mms: &OutboundMms) -> Result<Sent, SendError> {
+        let id = record.id.clone();
+        self.store.insert_message(&record).await?;
+        self.store
+            .update_status(&id, &update(MessageStatus::Sending))
+            .await?;
+        let result = self.dispatcher.send(mms).await;
+        self.record_outcome(&id, &result).await?;
+        Ok(result?)
+    }
+
+    /// Writes the outcome of a call to Plivo on the message.
+    async fn record_outcome(
+        &self,
+        id: &str,
+        result: &Result<Sent, PlivoError>,
+    ) -> Result<(), StoreError> {
+        match result {
+            Ok(sent) => {
+                let mut queued = update(MessageStatus::Queued);
+                queued.message_uuid = sent.response.message_uuid.first().cloned();
+                self.store.update_status(id, &queued).await?;
+            }
+            Err(e @ (PlivoError::Timeout | PlivoError::Unexpected(_))) => {
+                // Plivo may have accepted it: say so rather than guess.
+                self.store
+                    .mark_outcome_unknown(id, &e.to_string(), Utc::now())
+                    .await?;
+            }
+            Err(e) => {
+                let mut failed = update(MessageStatus::Failed);
+                failed.error_code = Some(failure_code(e).to_owned());
+                failed.error_message = Some(failure_text(e));
+                self.store.update_status(id, &failed).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A status change happening now.
+pub fn update(status: MessageStatus) -> StatusUpdate {
+    StatusUpdate {
+        status,
+        message_uuid: None,
+        error_code: None,
+        error_message: None,
+        at: Utc::now(),
+    }
+}
+
+/// Plivo's own words when it refused; otherwise what went wrong.
+fn failure_text(e: &PlivoError) -> String {
+    match e {
+        PlivoError::Rejected { message, .. } | PlivoError::AuthFailed { message, .. } => {
+            message.clone()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The error code recorded on a message Plivo did not take.
+fn failure_code(e: &PlivoError) -> &'static str {
+    match e {
+        PlivoError::Rejected { .. } => "provider_rejected",
+        PlivoError::AuthFailed { .. } => "provider_auth_failed",
+        PlivoError::Unavailable { .. } => "provider_unavailable",
+        PlivoError::Unexpected(_) => "provider_error",
+        PlivoError::Timeout => "provider_timeout",
+    }
+}

@@ -1,0 +1,114 @@
+//! `GET /messages/{id}` and `GET /messages`: the stored records, newest first.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::Json;
+
+use crate::http::error::ApiError;
+use crate::http::AppState;
+use crate::store::{MessagePage, MessageQuery, MessageRecord, MessageStatus, StoreError};
+
+/// One message with its status history.
+pub async fn get_message(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<MessageRecord>, ApiError> {
+    match state.delivery.store().get_message(&id).await {
+        Ok(Some(record)) => Ok(Json(record)),
+        Ok(None) => Err(ApiError::not_found(format!(
+            "There is no message with id {:?}.",
+            truncate(&id)
+        ))),
+        Err(e) => Err(store_failure(&e)),
+    }
+}
+
+/// A page of messages, filtered by `recipientNumber` and `status`, `limit` (1–100) at a time.
+pub async fn list_messages(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<MessagePage>, ApiError> {
+    let query = parse_query(query.as_deref().unwrap_or(""))?;
+    match state.delivery.store().list_messages(&query).await {
+        Ok(page) => Ok(Json(page)),
+        Err(StoreError::InvalidCursor) => Err(invalid(
+            "cursor",
+            "cursor is not one this service gave out.",
+        )),
+        Err(e) => Err(store_failure(&e)),
+    }
+}
+
+/// Reads the query string into a store query, answering 400 for anything wrong.
+pub fn parse_query(raw: &str) -> Result<MessageQuery, ApiError> {
+    let mut query = MessageQuery::default();
+    for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
+        match key.as_ref() {
+            "recipientNumber" if !value.is_empty() => {
+                query.recipient_number = Some(value.into_owned())
+            }
+            "status" if !value.is_empty() => {
+                query.status = Some(value.parse::<MessageStatus>().map_err(|_| {
+                    invalid(
+                        "status",
+                        "status must be one of accepted, sending, queued, sent, delivered, undelivered, failed.",
+                    )
+                })?);
+            }
+            "limit" => {
+                query.limit = value
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=MessageQuery::MAX_LIMIT).contains(n))
+                    .ok_or_else(|| {
+                        invalid("limit", "limit must be a whole number from 1 to 100.")
+                    })?;
+            }
+            "cursor" if !value.is_empty() => query.cursor = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    Ok(query)
+}
+
+fn invalid(field: &'static str, message: &str) -> ApiError {
+    ApiError::bad_request("invalid_field", message).with_field(field)
+}
+
+/// Logs a store failure and answers a 503 that says nothing of the cause.
+pub fn store_failure(e: &StoreError) -> ApiError {
+    tracing::error!(error = %e, "message store failed");
+    ApiError::new(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        "store_unavailable",
+        "The message store is not answering right now; try again shortly.",
+    )
+    .with_retry_after(1)
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(64).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_strings() {
+        let q = parse_query("recipientNumber=%2B14155551234&status=delivered&limit=5&cursor=abc")
+            .unwrap();
+        assert_eq!(q.recipient_number.as_deref(), Some("+14155551234"));
+        assert_eq!(q.status, Some(MessageStatus::Delivered));
+        assert_eq!(q.limit, 5);
+        assert_eq!(q.cursor.as_deref(), Some("abc"));
+        assert_eq!(parse_query("").unwrap(), MessageQuery::default());
+        assert_eq!(parse_query("status=").unwrap().status, None);
+        for bad in ["limit=0", "limit=101", "limit=x", "status=lost"] {
+            assert_eq!(
+                parse_query(bad).unwrap_err().code(),
+                "invalid_field",
+                "{bad}"
+            );
+        }
+    }
+}
