@@ -3,5 +3,6 @@
 mod helpers;
 mod plivo_failures;
 mod records;
+mod sandbox;
 mod send_mms;
 mod service;
