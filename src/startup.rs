@@ -9,7 +9,9 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::dispatch::Dispatcher;
+use crate::http::ops_layers::OpsState;
 use crate::http::{router, AppState};
+use crate::metrics::Metrics;
 use crate::plivo::{PlivoClient, RetryPolicy, RetryingSender};
 
 /// A built service, bound to its port, ready to run.
@@ -20,13 +22,25 @@ pub struct Application {
 
 /// Builds the dispatcher (Plivo client with retries) from the configuration.
 pub fn build_dispatcher(config: &Config) -> anyhow::Result<Dispatcher> {
+    build_dispatcher_with_metrics(config, None)
+}
+
+/// Like [`build_dispatcher`], counting Plivo attempts and retries in `metrics` when given.
+pub fn build_dispatcher_with_metrics(
+    config: &Config,
+    metrics: Option<Metrics>,
+) -> anyhow::Result<Dispatcher> {
     let client = PlivoClient::new(&config.plivo).context("building the HTTP client for Plivo")?;
     let policy = RetryPolicy {
         max_retries: config.plivo.max_retries,
         base: config.plivo.retry_base,
     };
+    let mut sender = RetryingSender::new(Arc::new(client), policy);
+    if let Some(metrics) = metrics {
+        sender = sender.with_metrics(metrics);
+    }
     Ok(Dispatcher::new(
-        RetryingSender::new(Arc::new(client), policy),
+        sender,
         config.plivo.sender_number.clone(),
         config.status_callback_url(),
     ))
@@ -39,10 +53,14 @@ impl Application {
         let listener = TcpListener::bind(address)
             .await
             .with_context(|| format!("cannot listen on {address}"))?;
-        let dispatcher = build_dispatcher(&config)?;
+        let metrics = Metrics::new();
+        let dispatcher = build_dispatcher_with_metrics(&config, Some(metrics.clone()))?;
+        let ops = OpsState::new(&config.ops).context("building the media preflight client")?;
         let state = AppState {
             config: Arc::new(config),
             dispatcher,
+            metrics,
+            ops,
         };
         Ok(Self { listener, state })
     }
