@@ -75,6 +75,16 @@ impl Application {
         self.state.config.sandbox
     }
 
+    /// This app's metrics (e.g. to install the store's [`crate::metrics::MetricsSource`]).
+    pub fn metrics(&self) -> Metrics {
+        self.state.metrics.clone()
+    }
+
+    /// Whether callers need an API key (`API_KEYS` is set).
+    pub fn requires_api_key(&self) -> bool {
+        self.state.ops.auth().enabled()
+    }
+
     /// The address the service listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.listener

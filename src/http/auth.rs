@@ -172,6 +172,12 @@ mod tests {
     }
 
     #[test]
+    fn the_banner_names_no_key() {
+        assert_eq!(curl_auth_args(false), "");
+        assert!(curl_auth_args(true).contains("Bearer $MMS_GATEWAY_API_KEY"));
+    }
+
+    #[test]
     fn open_paths() {
         assert!(is_open_path("/health"));
         assert!(is_open_path("/ready"));

@@ -17,6 +17,8 @@ pub struct TestApp {
     pub address: String,
     pub plivo: MockServer,
     pub client: reqwest::Client,
+    /// The app's metrics registry (to install a test `MetricsSource`).
+    pub metrics: mms_gateway::metrics::Metrics,
 }
 
 /// Settings every test app gets; `overrides` replace or add to them.
@@ -51,15 +53,38 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     let config = settings(&plivo.uri(), overrides);
     let app = Application::build(config).await.expect("app builds");
     let address = format!("http://{}", app.local_addr());
+    let metrics = app.metrics();
     tokio::spawn(app.run_until(std::future::pending()));
     TestApp {
         address,
         plivo,
         client: reqwest::Client::new(),
+        metrics,
     }
 }
 
 impl TestApp {
+    /// `GET {path}`, with `Authorization: Bearer {key}` when a key is given.
+    pub async fn get(&self, path: &str, key: Option<&str>) -> reqwest::Response {
+        let mut request = self.client.get(format!("{}{path}", self.address));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        request.send().await.expect("request reaches the app")
+    }
+
+    /// `POST /send-mms` with a JSON body and `Authorization: Bearer {key}` when a key is given.
+    pub async fn post_json_as(&self, body: &Value, key: Option<&str>) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(format!("{}/send-mms", self.address))
+            .json(body);
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        request.send().await.expect("request reaches the app")
+    }
+
     pub async fn post_json(&self, body: &Value) -> reqwest::Response {
         self.client
             .post(format!("{}/send-mms", self.address))

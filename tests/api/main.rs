@@ -1,6 +1,13 @@
 //! Black-box tests: the real app on port 0 against a local Plivo stand-in.
 
+mod auth;
+mod hardening;
 mod helpers;
+mod media_preflight;
+mod media_server;
+mod metrics;
+mod openapi;
 mod plivo_failures;
+mod rate_limit;
 mod send_mms;
 mod service;
