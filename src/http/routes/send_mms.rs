@@ -7,7 +7,6 @@ use axum::Json;
 use serde::Serialize;
 
 use crate::http::error::ApiError;
-#[allow(unused_imports)] // named by the OpenAPI annotation
 use crate::http::openapi::ErrorResponse;
 use crate::http::send_request::{parse_send, BodyFormat};
 use crate::http::AppState;
