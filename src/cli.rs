@@ -113,8 +113,12 @@ fn announce(app: &Application) {
             "SANDBOX MODE: sends go to a built-in Plivo simulator; nothing leaves this machine."
         );
     }
+    let auth = crate::http::auth::curl_auth_args(app.requires_api_key());
+    if app.requires_api_key() {
+        println!("API_KEYS is set: export MMS_GATEWAY_API_KEY=<one of its keys> before this curl.");
+    }
     println!(
-        "try: curl -s {base}/send-mms -H 'content-type: application/json' -d '{{\"recipientNumber\":\"+14155551234\",\"messageText\":\"Hello from mms-gateway\",\"mediaUrl\":\"https://media.giphy.com/media/26gscSULUcfKU7dHq/giphy.gif\"}}'"
+        "try: curl -s {base}/send-mms{auth} -H 'content-type: application/json' -d '{{\"recipientNumber\":\"+14155551234\",\"messageText\":\"Hello from mms-gateway\",\"mediaUrl\":\"https://media.giphy.com/media/26gscSULUcfKU7dHq/giphy.gif\"}}'"
     );
 }
 

@@ -72,6 +72,8 @@ pub struct Config {
     pub log_filter: String,
     /// Whether Plivo is the built-in simulator (`serve --sandbox`).
     pub sandbox: bool,
+    /// Caller keys, limits, CORS and media preflight (`src/ops_config.rs`).
+    pub ops: crate::ops_config::OpsConfig,
 }
 
 /// A setting that is missing or wrong; its `Display` is the one line printed before exiting with code 2.
@@ -152,6 +154,7 @@ impl Config {
                 &format!("is not a log filter: {e}"),
             )
         })?;
+        let ops = crate::ops_config::OpsConfig::from_lookup(&get)?;
         Ok(Self {
             plivo,
             host,
@@ -161,6 +164,7 @@ impl Config {
             log_format,
             log_filter,
             sandbox,
+            ops,
         })
     }
 

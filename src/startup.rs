@@ -11,7 +11,9 @@ use tokio::net::TcpListener;
 use crate::config::Config;
 use crate::delivery::Delivery;
 use crate::dispatch::Dispatcher;
+use crate::http::ops_layers::OpsState;
 use crate::http::{router, AppState};
+use crate::metrics::Metrics;
 use crate::plivo::{PlivoClient, RetryPolicy, RetryingSender};
 use crate::sandbox::{Simulator, SimulatorConfig};
 use crate::store::{self, MessageStore};
@@ -28,13 +30,25 @@ pub struct Application {
 
 /// Builds the dispatcher (Plivo client with retries) from the configuration.
 pub fn build_dispatcher(config: &Config) -> anyhow::Result<Dispatcher> {
+    build_dispatcher_with_metrics(config, None)
+}
+
+/// Like [`build_dispatcher`], counting Plivo attempts and retries in `metrics` when given.
+pub fn build_dispatcher_with_metrics(
+    config: &Config,
+    metrics: Option<Metrics>,
+) -> anyhow::Result<Dispatcher> {
     let client = PlivoClient::new(&config.plivo).context("building the HTTP client for Plivo")?;
     let policy = RetryPolicy {
         max_retries: config.plivo.max_retries,
         base: config.plivo.retry_base,
     };
+    let mut sender = RetryingSender::new(Arc::new(client), policy);
+    if let Some(metrics) = metrics {
+        sender = sender.with_metrics(metrics);
+    }
     Ok(Dispatcher::new(
-        RetryingSender::new(Arc::new(client), policy),
+        sender,
         config.plivo.sender_number.clone(),
         config.status_callback_url(),
     ))
@@ -60,10 +74,14 @@ impl Application {
         let store = store::connect(&config.database_url)
             .await
             .context("opening the message store (DATABASE_URL)")?;
-        let dispatcher = build_dispatcher(&config)?;
+        let metrics = Metrics::new();
+        let dispatcher = build_dispatcher_with_metrics(&config, Some(metrics.clone()))?;
+        let ops = OpsState::new(&config.ops).context("building the media preflight client")?;
         let state = AppState {
             config: Arc::new(config),
             delivery: Delivery::new(store, dispatcher),
+            metrics,
+            ops,
         };
         Ok(Self {
             listener,
@@ -85,6 +103,16 @@ impl Application {
     /// Whether Plivo is the built-in simulator.
     pub fn is_sandbox(&self) -> bool {
         self.state.config.sandbox
+    }
+
+    /// This app's metrics (e.g. to install the store's [`crate::metrics::MetricsSource`]).
+    pub fn metrics(&self) -> Metrics {
+        self.state.metrics.clone()
+    }
+
+    /// Whether callers need an API key (`API_KEYS` is set).
+    pub fn requires_api_key(&self) -> bool {
+        self.state.ops.auth().enabled()
     }
 
     /// The address the service listens on.

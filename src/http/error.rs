@@ -190,6 +190,85 @@ pub fn payload_too_large() -> ApiError {
     )
 }
 
+// --- ops: callers, limits and media preflight (contract §7, §8) ---
+
+impl ApiError {
+    /// 401: `API_KEYS` is set and the request carries no valid `Authorization: Bearer` key.
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "This endpoint needs a valid API key: send the header 'Authorization: Bearer <key>'.",
+        )
+    }
+
+    /// 429: the caller used up `RATE_LIMIT_PER_MINUTE`; may retry after `retry_after` seconds.
+    pub fn rate_limited(retry_after: u64) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "Too many requests; try again after Retry-After seconds.",
+        )
+        .with_retry_after(retry_after)
+    }
+
+    /// 429: the caller already has as many requests in flight as one caller may have.
+    pub fn too_many_concurrent_requests() -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_concurrent_requests",
+            "You have too many requests in flight; wait for some to finish and try again.",
+        )
+        .with_retry_after(1)
+    }
+
+    /// 503: the service is at its limit of requests in flight and sheds this one.
+    pub fn overloaded() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "The service is busy; nothing was done. Try again after Retry-After seconds.",
+        )
+        .with_retry_after(1)
+    }
+
+    /// 504: the request ran past `REQUEST_TIMEOUT_MS` and was stopped.
+    pub fn request_timeout(limit_ms: u128) -> Self {
+        Self::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "request_timeout",
+            format!(
+                "The request took longer than {limit_ms} ms and was stopped; a message it carried \
+                 may or may not have reached Plivo."
+            ),
+        )
+    }
+
+    /// 400 `media_unreachable`, `media_type_unsupported` or `media_too_large` for one media URL.
+    pub fn media(
+        code: &'static str,
+        url: &str,
+        message: impl Into<String>,
+        mut details: Value,
+    ) -> Self {
+        if let Value::Object(map) = &mut details {
+            map.insert("url".to_owned(), Value::String(url.to_owned()));
+        }
+        Self::bad_request(code, message)
+            .with_field("mediaUrls")
+            .with_details(details)
+    }
+}
+
+impl From<crate::media_preflight::MediaCheckError> for ApiError {
+    fn from(e: crate::media_preflight::MediaCheckError) -> Self {
+        let message = e.to_string();
+        Self::media(e.kind.code(), &e.url, message, e.details)
+    }
+}
+
+// --- end ops ---
+
 #[cfg(test)]
 mod tests {
     use super::*;

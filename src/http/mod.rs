@@ -1,18 +1,28 @@
 //! The HTTP API: state, router, and the layers every request goes through.
 
+pub mod auth;
+pub mod cors;
 pub mod error;
 pub mod idempotency;
+pub mod load_limits;
+pub mod metrics_route;
 pub mod middleware;
+pub mod openapi;
+pub mod ops_layers;
+pub mod rate_limit;
 pub mod routes;
+pub mod security_headers;
 pub mod send_request;
 
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri};
-use axum::routing::{get, post};
-use axum::Router;
+use axum::{Extension, Router};
 use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::config::Config;
 use crate::delivery::Delivery;
@@ -28,6 +38,10 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The message store and the Plivo dispatcher.
     pub delivery: Delivery,
+    /// This app's metrics registry (`GET /metrics`).
+    pub metrics: crate::metrics::Metrics,
+    /// Keys, limits and media preflight (`src/http/ops_layers.rs`).
+    pub ops: ops_layers::OpsState,
 }
 
 impl AppState {
@@ -41,21 +55,29 @@ impl AppState {
     }
 }
 
+/// Every route, each documented by its handler's `#[utoipa::path]`; add new ones here with
+/// `.routes(routes!(handler))` so they appear in `GET /openapi.json` (a test checks that).
+pub fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(routes::health::health))
+        .routes(routes!(routes::health::ready))
+        .routes(routes!(routes::send_mms::send_mms))
+        .routes(routes!(routes::messages::list_messages))
+        .routes(routes!(routes::messages::get_message))
+        .routes(routes!(routes::webhooks::plivo_status))
+        .routes(routes!(metrics_route::metrics))
+        .routes(routes!(openapi::openapi_json))
+}
+
 /// The whole API.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/health", get(routes::health::health))
-        .route("/ready", get(routes::health::ready))
-        .route("/send-mms", post(routes::send_mms::send_mms))
-        .route("/messages", get(routes::messages::list_messages))
-        .route("/messages/{id}", get(routes::messages::get_message))
-        .route(
-            routes::webhooks::STATUS_PATH,
-            post(routes::webhooks::plivo_status),
-        )
+    let (routes, spec) = api_routes().split_for_parts();
+    let routes = routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(Extension(openapi::OpenApiJson::new(&spec)));
+    ops_layers::apply(routes, &state)
         .layer(axum::middleware::from_fn(middleware::trace_requests))
         .layer(CatchPanicLayer::custom(middleware::panic_response))
         .with_state(state)

@@ -23,19 +23,34 @@ pub struct Sent {
 pub struct RetryingSender {
     api: Arc<dyn PlivoApi>,
     policy: RetryPolicy,
+    metrics: Option<crate::metrics::Metrics>,
 }
 
 impl RetryingSender {
     /// Wraps `api` with `policy`.
     pub fn new(api: Arc<dyn PlivoApi>, policy: RetryPolicy) -> Self {
-        Self { api, policy }
+        Self {
+            api,
+            policy,
+            metrics: None,
+        }
+    }
+
+    /// Counts every attempt (by outcome) and every retry in `metrics`.
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Sends, retrying transient failures; at most `1 + max_retries` attempts.
     pub async fn send(&self, body: &SendMessageBody) -> Result<Sent, PlivoError> {
         let mut retries = 0;
         loop {
-            let err = match self.api.send_message(body).await {
+            let result = self.api.send_message(body).await;
+            if let Some(metrics) = &self.metrics {
+                metrics.record_plivo_attempt(&result);
+            }
+            let err = match result {
                 Ok(response) => {
                     return Ok(Sent {
                         response,
@@ -55,6 +70,9 @@ impl RetryingSender {
                     );
                     tokio::time::sleep(delay).await;
                     retries += 1;
+                    if let Some(metrics) = &self.metrics {
+                        metrics.record_plivo_retry();
+                    }
                 }
                 Decision::GiveUp => {
                     let next = backoff(self.policy.base, retries, jitter);

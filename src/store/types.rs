@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// The order is `accepted → sending → queued → sent → delivered | undelivered | failed`; the last three are
 /// final. A change applies only when it moves strictly forward (see [`MessageStatus::rank`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum MessageStatus {
     /// Recorded by this service; Plivo not called yet.
@@ -149,7 +149,7 @@ pub enum UpdateOutcome {
 }
 
 /// One recorded change of a message (a status change or an `outcome_unknown` note).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageEvent {
     /// The message's status after this event.
@@ -163,7 +163,7 @@ pub struct MessageEvent {
 }
 
 /// A stored message with its history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageRecord {
     /// This service's message id.
@@ -232,7 +232,7 @@ impl Default for MessageQuery {
 }
 
 /// One page of messages, newest first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessagePage {
     /// The messages of this page.

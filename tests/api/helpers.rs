@@ -18,6 +18,8 @@ pub struct TestApp {
     pub plivo: MockServer,
     pub client: reqwest::Client,
     pub db: TestDb,
+    /// The app's metrics registry (to install a test `MetricsSource`).
+    pub metrics: mms_gateway::metrics::Metrics,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -166,6 +168,7 @@ pub async fn spawn_app_on(db: TestDb, plivo: MockServer, overrides: &[(&str, &st
     let config = settings(&plivo.uri(), &all);
     let app = Application::build(config).await.expect("app builds");
     let address = format!("http://{}", app.local_addr());
+    let metrics = app.metrics();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async {
         let _ = rx.await;
@@ -177,6 +180,7 @@ pub async fn spawn_app_on(db: TestDb, plivo: MockServer, overrides: &[(&str, &st
         db,
         shutdown: Some(tx),
         server: Some(server),
+        metrics,
     }
 }
 
@@ -195,12 +199,9 @@ impl TestApp {
         (db, plivo)
     }
 
-    pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(format!("{}{path}", self.address))
-            .send()
-            .await
-            .expect("request reaches the app")
+    /// `GET {path}` without a key.
+    pub async fn fetch(&self, path: &str) -> reqwest::Response {
+        self.get(path, None).await
     }
 
     pub async fn post_with_key(&self, key: &str, body: &Value) -> reqwest::Response {
@@ -211,6 +212,27 @@ impl TestApp {
             .send()
             .await
             .expect("request reaches the app")
+    }
+
+    /// `GET {path}`, with `Authorization: Bearer {key}` when a key is given.
+    pub async fn get(&self, path: &str, key: Option<&str>) -> reqwest::Response {
+        let mut request = self.client.get(format!("{}{path}", self.address));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        request.send().await.expect("request reaches the app")
+    }
+
+    /// `POST /send-mms` with a JSON body and `Authorization: Bearer {key}` when a key is given.
+    pub async fn post_json_as(&self, body: &Value, key: Option<&str>) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(format!("{}/send-mms", self.address))
+            .json(body);
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        request.send().await.expect("request reaches the app")
     }
 
     pub async fn post_json(&self, body: &Value) -> reqwest::Response {

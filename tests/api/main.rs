@@ -1,7 +1,14 @@
 //! Black-box tests: the real app on port 0 against a local Plivo stand-in.
 
+mod auth;
+mod hardening;
 mod helpers;
+mod media_preflight;
+mod media_server;
+mod metrics;
+mod openapi;
 mod plivo_failures;
+mod rate_limit;
 mod records;
 mod sandbox;
 mod send_mms;

@@ -73,7 +73,7 @@ async fn send(app: &TestApp) -> String {
 }
 
 async fn message(app: &TestApp, id: &str) -> Value {
-    let response = app.get(&format!("/messages/{id}")).await;
+    let response = app.fetch(&format!("/messages/{id}")).await;
     assert_eq!(response.status(), 200);
     json_body(response).await
 }
@@ -159,7 +159,7 @@ async fn a_refused_message_is_recorded_failed_with_plivos_text(app: TestApp) {
     let response = app.post_json(&valid_body()).await;
     assert_eq!(response.status(), 422);
 
-    let page = json_body(app.get("/messages?status=failed").await).await;
+    let page = json_body(app.fetch("/messages?status=failed").await).await;
     let record = &page["messages"][0];
 
     assert_eq!(record["status"], "failed");
@@ -315,7 +315,7 @@ async fn an_idempotent_replay_returns_the_stored_answer_and_sends_nothing(app: T
     assert_eq!(again.status(), 200);
     assert_eq!(again.text().await.unwrap(), first);
     assert_eq!(app.plivo_calls().await, 1);
-    let page = json_body(app.get("/messages").await).await;
+    let page = json_body(app.fetch("/messages").await).await;
     assert_eq!(page["messages"].as_array().unwrap().len(), 1);
 }
 
@@ -367,23 +367,32 @@ async fn messages_are_listed_newest_first_with_a_cursor(app: TestApp) {
     let second = send(&app).await;
 
     let page = json_body(
-        app.get("/messages?limit=1&recipientNumber=%2B14155551234")
+        app.fetch("/messages?limit=1&recipientNumber=%2B14155551234")
             .await,
     )
     .await;
     assert_eq!(page["messages"][0]["id"], second);
     let cursor = page["nextCursor"].as_str().unwrap();
-    let page = json_body(app.get(&format!("/messages?limit=1&cursor={cursor}")).await).await;
+    let page = json_body(
+        app.fetch(&format!("/messages?limit=1&cursor={cursor}"))
+            .await,
+    )
+    .await;
     assert_eq!(page["messages"][0]["id"], first);
 
-    assert_error(app.get("/messages?limit=1000").await, 400, "invalid_field").await;
     assert_error(
-        app.get("/messages?cursor=garbage").await,
+        app.fetch("/messages?limit=1000").await,
         400,
         "invalid_field",
     )
     .await;
-    assert_error(app.get("/messages/no-such-id").await, 404, "not_found").await;
+    assert_error(
+        app.fetch("/messages?cursor=garbage").await,
+        400,
+        "invalid_field",
+    )
+    .await;
+    assert_error(app.fetch("/messages/no-such-id").await, 404, "not_found").await;
 }
 
 async fn records_and_keys_survive_a_restart(app: TestApp) {

@@ -16,14 +16,27 @@ struct Sandbox {
 
 async fn start_sandbox() -> Sandbox {
     let db = TestDb::sqlite();
-    let vars = [("PORT", "0"), ("HOST", "127.0.0.1"), ("DATABASE_URL", db.url()), ("PLIVO_RETRY_BASE_MS", "10")];
-    let config = Config::from_lookup(true, |k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned()))
-        .expect("sandbox settings");
+    let vars = [
+        ("PORT", "0"),
+        ("HOST", "127.0.0.1"),
+        ("DATABASE_URL", db.url()),
+        ("PLIVO_RETRY_BASE_MS", "10"),
+    ];
+    let config = Config::from_lookup(true, |k| {
+        vars.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| (*v).to_owned())
+    })
+    .expect("sandbox settings");
     let app = Application::build(config).await.expect("sandbox builds");
     assert!(app.simulator().is_some());
     let address = format!("http://{}", app.local_addr());
     tokio::spawn(app.run_until(std::future::pending()));
-    Sandbox { address, client: reqwest::Client::new(), _db: db }
+    Sandbox {
+        address,
+        client: reqwest::Client::new(),
+        _db: db,
+    }
 }
 
 impl Sandbox {
@@ -39,8 +52,18 @@ impl Sandbox {
     /// Polls the record until its status is final (the simulator's callbacks are 500 ms apart).
     async fn final_record(&self, id: &str) -> Value {
         for _ in 0..100 {
-            let record = json_body(self.client.get(format!("{}/messages/{id}", self.address)).send().await.unwrap()).await;
-            if matches!(record["status"].as_str(), Some("delivered" | "undelivered" | "failed")) {
+            let record = json_body(
+                self.client
+                    .get(format!("{}/messages/{id}", self.address))
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
+            if matches!(
+                record["status"].as_str(),
+                Some("delivered" | "undelivered" | "failed")
+            ) {
                 return record;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -50,7 +73,12 @@ impl Sandbox {
 }
 
 fn statuses(record: &Value) -> Vec<&str> {
-    record["events"].as_array().unwrap().iter().map(|e| e["status"].as_str().unwrap()).collect()
+    record["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["status"].as_str().unwrap())
+        .collect()
 }
 
 #[tokio::test]
@@ -63,7 +91,10 @@ async fn a_sandbox_message_lives_its_whole_life() {
     let record = sandbox.final_record(&id).await;
 
     assert_eq!(record["status"], "delivered");
-    assert_eq!(statuses(&record), ["accepted", "sending", "queued", "sent", "delivered"]);
+    assert_eq!(
+        statuses(&record),
+        ["accepted", "sending", "queued", "sent", "delivered"]
+    );
 }
 
 #[tokio::test]
@@ -80,15 +111,21 @@ async fn sandbox_magic_numbers_show_each_path() {
     assert_error(geo, 502, "provider_auth_failed").await;
 
     let undelivered = json_body(sandbox.send("+14155550010").await).await;
-    let record = sandbox.final_record(undelivered["id"].as_str().unwrap()).await;
+    let record = sandbox
+        .final_record(undelivered["id"].as_str().unwrap())
+        .await;
     assert_eq!(record["status"], "undelivered");
     assert_eq!(record["errorCode"], "80");
 
     let out_of_order = json_body(sandbox.send("+14155550013").await).await;
-    let record = sandbox.final_record(out_of_order["id"].as_str().unwrap()).await;
+    let record = sandbox
+        .final_record(out_of_order["id"].as_str().unwrap())
+        .await;
     assert_eq!(record["status"], "delivered");
     // The late "sent" never moved it back.
     tokio::time::sleep(Duration::from_millis(800)).await;
-    let record = sandbox.final_record(out_of_order["id"].as_str().unwrap()).await;
+    let record = sandbox
+        .final_record(out_of_order["id"].as_str().unwrap())
+        .await;
     assert_eq!(record["status"], "delivered");
 }

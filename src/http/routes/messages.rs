@@ -4,10 +4,19 @@ use axum::extract::{Path, RawQuery, State};
 use axum::Json;
 
 use crate::http::error::ApiError;
+use crate::http::openapi::ErrorResponse;
 use crate::http::AppState;
 use crate::store::{MessagePage, MessageQuery, MessageRecord, MessageStatus, StoreError};
 
 /// One message with its status history.
+#[utoipa::path(get, path = "/messages/{id}", tag = "messages",
+    params(("id" = String, Path, description = "This service's message id")),
+    responses(
+        (status = 200, description = "The message and its events", body = MessageRecord),
+        (status = 401, description = "API_KEYS is set and no valid key was sent", body = ErrorResponse),
+        (status = 404, description = "No such message", body = ErrorResponse),
+        (status = 503, description = "The message store is not answering", body = ErrorResponse),
+    ))]
 pub async fn get_message(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -23,6 +32,19 @@ pub async fn get_message(
 }
 
 /// A page of messages, filtered by `recipientNumber` and `status`, `limit` (1–100) at a time.
+#[utoipa::path(get, path = "/messages", tag = "messages",
+    params(
+        ("recipientNumber" = Option<String>, Query, description = "Only messages to this E.164 number"),
+        ("status" = Option<MessageStatus>, Query, description = "Only messages in this status"),
+        ("limit" = Option<u32>, Query, description = "1 to 100 (default 50)"),
+        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "Newest first", body = MessagePage),
+        (status = 400, description = "A query parameter is wrong", body = ErrorResponse),
+        (status = 401, description = "API_KEYS is set and no valid key was sent", body = ErrorResponse),
+        (status = 503, description = "The message store is not answering", body = ErrorResponse),
+    ))]
 pub async fn list_messages(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,

@@ -9,12 +9,13 @@ use serde::Serialize;
 use crate::delivery::SendError;
 use crate::http::error::ApiError;
 use crate::http::idempotency::{self, Answer, Begin};
+use crate::http::openapi::ErrorResponse;
 use crate::http::send_request::{parse_send, BodyFormat};
 use crate::http::AppState;
 use crate::plivo::{PlivoError, SendMessageResponse};
 
 /// The 200 answer (contract §3).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SendMmsResponse {
     message: &'static str,
@@ -25,7 +26,7 @@ pub struct SendMmsResponse {
 }
 
 /// Plivo's answer, in camelCase.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PlivoResponse {
     api_id: Option<String>,
@@ -44,6 +45,27 @@ impl From<SendMessageResponse> for PlivoResponse {
 }
 
 /// Sends one MMS (honouring `Idempotency-Key`).
+#[utoipa::path(
+    post,
+    path = "/send-mms",
+    tag = "messages",
+    request_body(content(
+        (crate::http::openapi::SendMmsRequest = "application/json"),
+        (crate::http::openapi::SendMmsRequest = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "Plivo accepted the message", body = SendMmsResponse),
+        (status = 400, description = "The request is wrong (or, with MEDIA_PREFLIGHT, a media URL failed its check); nothing was sent", body = ErrorResponse),
+        (status = 401, description = "API_KEYS is set and no valid key was sent", body = ErrorResponse),
+        (status = 413, description = "Body over 64 KiB", body = ErrorResponse),
+        (status = 415, description = "Neither JSON nor form", body = ErrorResponse),
+        (status = 422, description = "Plivo rejected the message", body = ErrorResponse),
+        (status = 429, description = "Rate limit or in-flight limit reached; see Retry-After", body = ErrorResponse),
+        (status = 502, description = "Plivo refused our credentials or answered unexpectedly", body = ErrorResponse),
+        (status = 503, description = "Plivo unavailable after retries, or the service is overloaded; see Retry-After", body = ErrorResponse),
+        (status = 504, description = "Plivo or the whole request timed out", body = ErrorResponse),
+    )
+)]
 pub async fn send_mms(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -112,6 +134,12 @@ fn is_retryable(f: &Failure) -> bool {
 
 async fn process(state: &AppState, format: BodyFormat, body: &[u8]) -> Result<Answer, Failure> {
     let mms = parse_send(format, body)?;
+    state
+        .ops
+        .media_preflight()
+        .check(&mms)
+        .await
+        .map_err(ApiError::from)?;
     let id = uuid::Uuid::new_v4().to_string();
     tracing::info!(message.id = %id, recipient = %mms.to.masked(), "sending MMS");
     let record = state.delivery.new_record(id.clone(), &mms, None);

@@ -9,6 +9,7 @@ use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
 use crate::http::error::ApiError;
+use crate::http::openapi::ErrorResponse;
 use crate::http::AppState;
 use crate::plivo::signature::{verify_v2, verify_v3};
 use crate::store::{MessageStatus, StatusUpdate, UpdateOutcome};
@@ -17,6 +18,15 @@ use crate::store::{MessageStatus, StatusUpdate, UpdateOutcome};
 pub const STATUS_PATH: &str = "/webhooks/plivo/status";
 
 /// Verifies the signature over the raw body, then moves the message forward (never backwards).
+#[utoipa::path(post, path = "/webhooks/plivo/status", tag = "webhooks", security(()),
+    request_body(content_type = "application/x-www-form-urlencoded",
+        description = "Plivo's status callback parameters (MessageUUID, Status, ErrorCode, …), signed with \
+                       X-Plivo-Signature-V3/-Ma-V3 and X-Plivo-Signature-V3-Nonce (or the V2 headers)"),
+    responses(
+        (status = 200, description = "Accepted (also for repeats and unknown messages)"),
+        (status = 403, description = "Missing or wrong signature; nothing changed", body = ErrorResponse),
+        (status = 503, description = "The message store is not answering", body = ErrorResponse),
+    ))]
 pub async fn plivo_status(
     State(state): State<AppState>,
     uri: Uri,

@@ -1,0 +1,189 @@
+//! API keys (`API_KEYS`, contract §7): who is calling, and the `401` for protected endpoints
+//! without a valid `Authorization: Bearer <key>`.
+//!
+//! Keys are kept only as SHA-256 digests and compared in constant time (digests have one length,
+//! so neither a key's content nor its length shows in timing). Keys are never logged.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::error::ApiError;
+use super::ops_layers::OpsState;
+use crate::ops_config::ApiKeys;
+
+/// Who is calling: an API key (by its position in `API_KEYS`, never the key itself) or, without
+/// a valid key, the client's address. Put in the request's extensions by [`identify`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Caller {
+    /// The n-th key of `API_KEYS`.
+    Key(usize),
+    /// No valid key: the address the request came from.
+    Address(IpAddr),
+}
+
+/// Whether `path` is open without a key: the probes and Plivo's callbacks (which are signed).
+pub fn is_open_path(path: &str) -> bool {
+    matches!(path, "/health" | "/ready") || path.starts_with("/webhooks/")
+}
+
+/// Checks presented keys against `API_KEYS`.
+#[derive(Clone, Default)]
+pub struct Authenticator {
+    digests: Vec<[u8; 32]>,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Authenticator({} keys)", self.digests.len())
+    }
+}
+
+fn digest(value: &str) -> [u8; 32] {
+    Sha256::digest(value.as_bytes()).into()
+}
+
+impl Authenticator {
+    /// Keeps the digests of `keys`.
+    pub fn new(keys: &ApiKeys) -> Self {
+        Self {
+            digests: keys.iter().map(digest).collect(),
+        }
+    }
+
+    /// Whether keys are required at all.
+    pub fn enabled(&self) -> bool {
+        !self.digests.is_empty()
+    }
+
+    /// The position of the key `presented` in `API_KEYS`, comparing with every key in constant time.
+    pub fn find(&self, presented: &str) -> Option<usize> {
+        let presented = digest(presented);
+        let mut found = None;
+        for (i, known) in self.digests.iter().enumerate() {
+            let equal: bool = known.ct_eq(&presented).into();
+            if equal && found.is_none() {
+                found = Some(i);
+            }
+        }
+        found
+    }
+
+    /// Who sent a request with these headers from `peer`.
+    pub fn caller(&self, headers: &HeaderMap, peer: IpAddr) -> Caller {
+        bearer_token(headers)
+            .and_then(|token| self.find(token))
+            .map_or(Caller::Address(peer), Caller::Key)
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// The client's address (from the connection), or 0.0.0.0 when the server gives none.
+pub fn peer_ip(request: &Request) -> IpAddr {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ConnectInfo(addr)| {
+            addr.ip()
+        })
+}
+
+/// Works out the [`Caller`] of every request and puts it in the request's extensions.
+pub async fn identify(State(ops): State<OpsState>, mut request: Request, next: Next) -> Response {
+    let caller = ops.auth().caller(request.headers(), peer_ip(&request));
+    request.extensions_mut().insert(caller);
+    next.run(request).await
+}
+
+/// Answers `401 unauthorized` when keys are set, the path is protected and no valid key came.
+pub async fn require_key(State(ops): State<OpsState>, request: Request, next: Next) -> Response {
+    let has_key = matches!(request.extensions().get::<Caller>(), Some(Caller::Key(_)));
+    if !ops.auth().enabled() || has_key || is_open_path(request.uri().path()) {
+        return next.run(request).await;
+    }
+    let mut response = ApiError::unauthorized().into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"mms-gateway\""),
+    );
+    response
+}
+
+/// What the start-up banner adds to its `curl` line when keys are required.
+pub fn curl_auth_args(keys_required: bool) -> &'static str {
+    if keys_required {
+        " -H \"Authorization: Bearer $MMS_GATEWAY_API_KEY\""
+    } else {
+        ""
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::SecretString;
+
+    fn auth() -> Authenticator {
+        Authenticator::new(&ApiKeys::new(vec![
+            SecretString::from("first-key-0123456789".to_owned()),
+            SecretString::from("second-key-0123456789".to_owned()),
+        ]))
+    }
+
+    #[test]
+    fn finds_keys_and_only_keys() {
+        let a = auth();
+        assert_eq!(a.find("first-key-0123456789"), Some(0));
+        assert_eq!(a.find("second-key-0123456789"), Some(1));
+        assert_eq!(a.find("second-key-012345678"), None);
+        assert_eq!(a.find(""), None);
+        assert!(!Authenticator::default().enabled());
+        assert!(!format!("{a:?}").contains("first"));
+    }
+
+    #[test]
+    fn bearer_parsing() {
+        let a = auth();
+        let peer: IpAddr = "192.0.2.1".parse().unwrap();
+        let with = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::AUTHORIZATION, v.parse().unwrap());
+            a.caller(&h, peer)
+        };
+        assert_eq!(with("Bearer first-key-0123456789"), Caller::Key(0));
+        assert_eq!(with("bearer  second-key-0123456789 "), Caller::Key(1));
+        assert_eq!(with("Basic first-key-0123456789"), Caller::Address(peer));
+        assert_eq!(with("Bearer"), Caller::Address(peer));
+        assert_eq!(a.caller(&HeaderMap::new(), peer), Caller::Address(peer));
+    }
+
+    #[test]
+    fn the_banner_names_no_key() {
+        assert_eq!(curl_auth_args(false), "");
+        assert!(curl_auth_args(true).contains("Bearer $MMS_GATEWAY_API_KEY"));
+    }
+
+    #[test]
+    fn open_paths() {
+        assert!(is_open_path("/health"));
+        assert!(is_open_path("/ready"));
+        assert!(is_open_path("/webhooks/plivo/status"));
+        assert!(!is_open_path("/send-mms"));
+        assert!(!is_open_path("/metrics"));
+        assert!(!is_open_path("/healthz"));
+    }
+}

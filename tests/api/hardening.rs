@@ -1,0 +1,172 @@
+//! Time limit, load shedding, CORS and security headers.
+
+use std::time::Duration;
+
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, ResponseTemplate};
+
+use crate::auth::{KEY_A, KEY_B};
+use crate::helpers::*;
+
+async fn slow_plivo(app: &TestApp, delay: Duration) {
+    Mock::given(method("POST"))
+        .and(path(MESSAGE_PATH))
+        .respond_with(
+            ResponseTemplate::new(202)
+                .set_body_json(plivo_accepted())
+                .set_delay(delay),
+        )
+        .mount(&app.plivo)
+        .await;
+}
+
+fn assert_security_headers(r: &reqwest::Response) {
+    let h = r.headers();
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["cache-control"], "no-store");
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert_eq!(h["referrer-policy"], "no-referrer");
+    let csp = h["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+}
+
+#[tokio::test]
+async fn every_answer_carries_the_security_headers() {
+    let app = spawn_app_with(&[("API_KEYS", KEY_A)]).await;
+    for r in [
+        app.get("/health", None).await,
+        app.get("/nope", Some(KEY_A)).await,
+        app.get("/metrics", None).await,
+        app.get("/openapi.json", Some(KEY_A)).await,
+        app.post_json_as(&serde_json::json!({}), Some(KEY_A)).await,
+    ] {
+        assert_security_headers(&r);
+    }
+}
+
+#[tokio::test]
+async fn a_request_over_the_time_limit_gets_json_504() {
+    let app = spawn_app_with(&[("REQUEST_TIMEOUT_MS", "300"), ("PLIVO_TIMEOUT_MS", "5000")]).await;
+    slow_plivo(&app, Duration::from_secs(2)).await;
+    let started = std::time::Instant::now();
+    let r = app.post_json(&valid_body()).await;
+    assert!(started.elapsed() < Duration::from_millis(1500));
+    assert_security_headers(&r);
+    assert_error(r, 504, "request_timeout").await;
+}
+
+#[tokio::test]
+async fn one_client_cannot_take_every_slot() {
+    let app = spawn_app_with(&[
+        ("API_KEYS", &format!("{KEY_A},{KEY_B}")),
+        ("MAX_CONCURRENT_REQUESTS_PER_CLIENT", "1"),
+        ("PLIVO_TIMEOUT_MS", "5000"),
+    ])
+    .await;
+    slow_plivo(&app, Duration::from_millis(800)).await;
+    let body = valid_body();
+    let slow = app.post_json_as(&body, Some(KEY_A));
+    let second = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let same = app.get("/openapi.json", Some(KEY_A)).await;
+        let other = app.get("/openapi.json", Some(KEY_B)).await;
+        (same, other)
+    };
+    let (first, (same, other)) = tokio::join!(slow, second);
+    assert_eq!(first.status(), 200);
+    assert_eq!(same.headers()["retry-after"], "1");
+    assert_error(same, 429, "too_many_concurrent_requests").await;
+    assert_eq!(other.status(), 200, "another client still gets through");
+}
+
+#[tokio::test]
+async fn over_the_global_limit_requests_are_shed_but_probes_answer() {
+    let app = spawn_app_with(&[
+        ("API_KEYS", &format!("{KEY_A},{KEY_B}")),
+        ("MAX_CONCURRENT_REQUESTS", "1"),
+        ("PLIVO_TIMEOUT_MS", "5000"),
+    ])
+    .await;
+    slow_plivo(&app, Duration::from_millis(800)).await;
+    let body = valid_body();
+    let slow = app.post_json_as(&body, Some(KEY_A));
+    let others = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        (
+            app.get("/openapi.json", Some(KEY_B)).await,
+            app.get("/health", None).await,
+        )
+    };
+    let (first, (shed, health)) = tokio::join!(slow, others);
+    assert_eq!(first.status(), 200);
+    assert_eq!(shed.headers()["retry-after"], "1");
+    assert_error(shed, 503, "overloaded").await;
+    assert_eq!(health.status(), 200);
+    // Once the slow one is done there is room again.
+    assert_eq!(app.get("/openapi.json", Some(KEY_B)).await.status(), 200);
+}
+
+async fn preflight(app: &TestApp, origin: &str) -> reqwest::Response {
+    app.client
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/send-mms", app.address),
+        )
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type",
+        )
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn no_cors_unless_configured() {
+    let app = spawn_app().await;
+    let r = preflight(&app, "https://app.example").await;
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+    let r = app
+        .client
+        .get(format!("{}/health", app.address))
+        .header("origin", "https://app.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn cors_for_the_configured_origins_only() {
+    let app = spawn_app_with(&[
+        ("CORS_ALLOWED_ORIGINS", "https://app.example"),
+        ("API_KEYS", KEY_A),
+    ])
+    .await;
+    let r = preflight(&app, "https://app.example").await;
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+    let allowed = r.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
+    assert!(allowed.contains("authorization"), "{allowed}");
+    let r = preflight(&app, "https://evil.example").await;
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+    let r = app
+        .client
+        .get(format!("{}/health", app.address))
+        .header("origin", "https://app.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+}
