@@ -1,9 +1,15 @@
-//! Sending one MMS: shared by the HTTP API and the `send` command.
+//! Turning messages into Plivo requests and sending them: shared by the HTTP API, the delivery
+//! workers and the `send` command.
+
+use std::time::Duration;
 
 use crate::domain::OutboundMms;
-use crate::plivo::{PlivoError, RetryingSender, SendMessageBody, Sent};
+use crate::plivo::{
+    AttemptError, PlivoError, RetryPolicy, RetryingSender, SendMessageBody, SendMessageResponse,
+    Sent,
+};
 
-/// Turns checked messages into Plivo requests and sends them with retries.
+/// Builds Plivo requests and sends them (with retries, within Plivo's limits).
 #[derive(Clone)]
 pub struct Dispatcher {
     sender: RetryingSender,
@@ -30,37 +36,55 @@ impl Dispatcher {
         &self.sender_number
     }
 
-    /// The body Plivo receives for `mms` sent to `dst` (one number, or several joined with `<`).
-    pub fn request_body(&self, mms: &OutboundMms, dst: String) -> SendMessageBody {
+    /// The retry policy of synchronous sends (also the backoff of the delivery workers).
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.sender.policy()
+    }
+
+    /// The body Plivo receives: `src`, `dst` (one number, or several joined with `<`), the content,
+    /// and the status callback URL when `PUBLIC_BASE_URL` is set.
+    pub fn body<'a>(
+        &self,
+        src: &str,
+        dst: String,
+        text: Option<&str>,
+        media_urls: impl IntoIterator<Item = &'a str>,
+        media_ids: impl IntoIterator<Item = &'a str>,
+    ) -> SendMessageBody {
         SendMessageBody {
-            src: self.sender_number.clone(),
+            src: src.to_owned(),
             dst,
             kind: "mms",
-            text: mms
-                .text
-                .as_ref()
-                .filter(|t| !t.is_empty())
-                .map(|t| t.as_str().to_owned()),
-            media_urls: mms
-                .media
-                .urls()
-                .iter()
-                .map(|u| u.as_str().to_owned())
-                .collect(),
-            media_ids: mms
-                .media
-                .ids()
-                .iter()
-                .map(|id| id.as_str().to_owned())
-                .collect(),
+            text: text.filter(|t| !t.is_empty()).map(str::to_owned),
+            media_urls: media_urls.into_iter().map(str::to_owned).collect(),
+            media_ids: media_ids.into_iter().map(str::to_owned).collect(),
             url: self.status_callback_url.clone(),
             method: self.status_callback_url.as_ref().map(|_| "POST"),
         }
     }
 
-    /// Sends one MMS to its recipient.
+    /// The body for one checked message.
+    pub fn request_body(&self, mms: &OutboundMms) -> SendMessageBody {
+        self.body(
+            &self.sender_number,
+            mms.to.as_str().to_owned(),
+            mms.text.as_ref().map(|t| t.as_str()),
+            mms.media.urls().iter().map(|u| u.as_str()),
+            mms.media.ids().iter().map(|i| i.as_str()),
+        )
+    }
+
+    /// Sends one MMS now, with the synchronous retry policy.
     pub async fn send(&self, mms: &OutboundMms) -> Result<Sent, PlivoError> {
-        let body = self.request_body(mms, mms.to.as_str().to_owned());
-        self.sender.send(&body).await
+        self.sender.send(&self.request_body(mms)).await
+    }
+
+    /// One attempt, waiting at most `max_wait` for a slot within Plivo's limits.
+    pub async fn attempt(
+        &self,
+        body: &SendMessageBody,
+        max_wait: Duration,
+    ) -> Result<SendMessageResponse, AttemptError> {
+        self.sender.attempt(body, max_wait).await
     }
 }

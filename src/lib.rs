@@ -2,6 +2,7 @@
 //!
 //! The binary (`src/main.rs`) only parses the command line and calls into this library.
 
+pub mod background;
 pub mod cli;
 pub mod config;
 pub mod delivery;
@@ -10,7 +11,6 @@ pub mod domain;
 pub mod http;
 pub mod media_preflight;
 pub mod metrics;
-pub mod ops_config;
 pub mod plivo;
 pub mod sandbox;
 pub mod startup;

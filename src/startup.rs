@@ -3,40 +3,41 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
 
+use crate::background::{Background, StoreMetrics};
 use crate::config::Config;
-use crate::delivery::Delivery;
+use crate::delivery::{fleet, Delivery};
 use crate::dispatch::Dispatcher;
 use crate::http::ops_layers::OpsState;
 use crate::http::{router, AppState};
 use crate::metrics::Metrics;
-use crate::plivo::{PlivoClient, RetryPolicy, RetryingSender};
+use crate::plivo::{Limiter, PlivoClient, RetryPolicy, RetryingSender};
 use crate::sandbox::{Simulator, SimulatorConfig};
-use crate::store::{self, MessageStore};
-
-/// How often expired idempotency keys are purged.
-const PURGE_EVERY: Duration = Duration::from_secs(3600);
+use crate::store;
 
 /// A built service, bound to its port, ready to run.
 pub struct Application {
     listener: TcpListener,
     state: AppState,
     simulator: Option<Simulator>,
+    limiter: Arc<Limiter>,
+    instance: String,
 }
 
 /// Builds the dispatcher (Plivo client with retries) from the configuration.
 pub fn build_dispatcher(config: &Config) -> anyhow::Result<Dispatcher> {
-    build_dispatcher_with_metrics(config, None)
+    build_dispatcher_with(config, None, None)
 }
 
-/// Like [`build_dispatcher`], counting Plivo attempts and retries in `metrics` when given.
-pub fn build_dispatcher_with_metrics(
+/// Like [`build_dispatcher`], counting Plivo attempts and retries in `metrics` and keeping every
+/// attempt within `limiter`, when given.
+pub fn build_dispatcher_with(
     config: &Config,
     metrics: Option<Metrics>,
+    limiter: Option<Arc<Limiter>>,
 ) -> anyhow::Result<Dispatcher> {
     let client = PlivoClient::new(&config.plivo).context("building the HTTP client for Plivo")?;
     let policy = RetryPolicy {
@@ -46,6 +47,9 @@ pub fn build_dispatcher_with_metrics(
     let mut sender = RetryingSender::new(Arc::new(client), policy);
     if let Some(metrics) = metrics {
         sender = sender.with_metrics(metrics);
+    }
+    if let Some(limiter) = limiter {
+        sender = sender.with_limiter(limiter);
     }
     Ok(Dispatcher::new(
         sender,
@@ -74,12 +78,23 @@ impl Application {
         let store = store::connect(&config.database_url)
             .await
             .context("opening the message store (DATABASE_URL)")?;
+        let limiter = Arc::new(Limiter::new(
+            config.delivery.max_rps,
+            config.delivery.max_concurrency,
+        ));
+        let instance = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
+        fleet::join(&store, &limiter, &instance)
+            .await
+            .context("joining the instances that share the database")?;
         let metrics = Metrics::new();
-        let dispatcher = build_dispatcher_with_metrics(&config, Some(metrics.clone()))?;
+        metrics.set_source(Arc::new(StoreMetrics(store.clone())));
+        let dispatcher =
+            build_dispatcher_with(&config, Some(metrics.clone()), Some(limiter.clone()))?;
         let ops = OpsState::new(&config.ops).context("building the media preflight client")?;
+        let ttl = config.delivery.message_ttl;
         let state = AppState {
             config: Arc::new(config),
-            delivery: Delivery::new(store, dispatcher),
+            delivery: Delivery::new(store, dispatcher, ttl),
             metrics,
             ops,
         };
@@ -87,6 +102,8 @@ impl Application {
             listener,
             state,
             simulator,
+            limiter,
+            instance,
         })
     }
 
@@ -132,12 +149,19 @@ impl Application {
         self,
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let purge = tokio::spawn(purge_expired_keys(self.state.delivery.store().clone()));
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        let background = Background::start(&self.state, self.limiter, self.instance, &stop);
+        let grace = self.state.config.delivery.shutdown_grace;
         let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
+        let signal = async move {
+            signal.await;
+            // Delivery workers stop taking work at once; the server finishes its requests.
+            let _ = stop_tx.send(true);
+        };
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(signal)
             .await;
-        purge.abort();
+        background.finish(grace).await;
         if let Some(simulator) = self.simulator {
             simulator.shutdown();
         }
@@ -165,20 +189,6 @@ async fn start_simulator(config: &mut Config, port: u16) -> anyhow::Result<Simul
         "SANDBOX MODE: Plivo is a built-in simulator; no message leaves this machine"
     );
     Ok(simulator)
-}
-
-/// Deletes idempotency keys older than 24 hours, once an hour.
-async fn purge_expired_keys(store: Arc<dyn MessageStore>) {
-    let mut every = tokio::time::interval(PURGE_EVERY);
-    loop {
-        every.tick().await;
-        let cutoff = chrono::Utc::now() - chrono::Duration::hours(24);
-        match store.purge_expired_idempotency_keys(cutoff).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(purged = n, "expired idempotency keys deleted"),
-            Err(e) => tracing::warn!(error = %e, "could not purge expired idempotency keys"),
-        }
-    }
 }
 
 /// Completes on Ctrl-C or SIGTERM.

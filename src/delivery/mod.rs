@@ -1,11 +1,19 @@
 //! Delivering messages: recording each one in the store and following it through Plivo.
 //!
 //! The synchronous path ([`Delivery::send_now`]) records the message, calls Plivo (with retries)
-//! and records the outcome before answering.
+//! and records the outcome before answering. The asynchronous path ([`Delivery::enqueue`]) only
+//! records; delivery workers (`worker.rs`) take messages from the store's outbox later.
+
+pub mod bulk;
+pub mod callbacks;
+pub mod fleet;
+pub mod worker;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::Utc;
+use tokio::sync::Notify;
 
 use crate::dispatch::Dispatcher;
 use crate::domain::OutboundMms;
@@ -28,17 +36,47 @@ pub enum SendError {
 pub struct Delivery {
     store: Arc<dyn MessageStore>,
     dispatcher: Dispatcher,
+    message_ttl: Duration,
+    work_arrived: Arc<Notify>,
 }
 
 impl Delivery {
-    /// Combines a store and a dispatcher.
-    pub fn new(store: Arc<dyn MessageStore>, dispatcher: Dispatcher) -> Self {
-        Self { store, dispatcher }
+    /// Combines a store and a dispatcher; asynchronous messages expire after `message_ttl`.
+    pub fn new(
+        store: Arc<dyn MessageStore>,
+        dispatcher: Dispatcher,
+        message_ttl: Duration,
+    ) -> Self {
+        Self {
+            store,
+            dispatcher,
+            message_ttl,
+            work_arrived: Arc::new(Notify::new()),
+        }
     }
 
     /// The message store.
     pub fn store(&self) -> &Arc<dyn MessageStore> {
         &self.store
+    }
+
+    /// The Plivo dispatcher.
+    pub fn dispatcher(&self) -> &Dispatcher {
+        &self.dispatcher
+    }
+
+    /// Woken when messages are enqueued, so an idle worker starts at once.
+    pub fn work_arrived(&self) -> &Arc<Notify> {
+        &self.work_arrived
+    }
+
+    /// Records messages for asynchronous delivery; once this returns they are durably stored.
+    pub async fn enqueue(&self, records: &[NewMessage]) -> Result<(), StoreError> {
+        let deadline = Utc::now()
+            + chrono::Duration::from_std(self.message_ttl).unwrap_or(chrono::Duration::hours(3));
+        self.store.enqueue_messages(records, deadline).await?;
+        self.work_arrived.notify_one();
+        Ok(())
     }
 
     /// The record for `mms`, before it is stored.
@@ -47,6 +85,7 @@ impl Delivery {
         id: String,
         mms: &OutboundMms,
         callback_url: Option<String>,
+        batch_id: Option<String>,
     ) -> NewMessage {
         NewMessage {
             id,
@@ -66,7 +105,7 @@ impl Delivery {
                 .map(|i| i.as_str().to_owned())
                 .collect(),
             callback_url,
-            batch_id: None,
+            batch_id,
             created_at: Utc::now(),
         }
     }
@@ -124,7 +163,7 @@ pub fn update(status: MessageStatus) -> StatusUpdate {
 }
 
 /// Plivo's own words when it refused; otherwise what went wrong.
-fn failure_text(e: &PlivoError) -> String {
+pub(crate) fn failure_text(e: &PlivoError) -> String {
     match e {
         PlivoError::Rejected { message, .. } | PlivoError::AuthFailed { message, .. } => {
             message.clone()
@@ -134,7 +173,7 @@ fn failure_text(e: &PlivoError) -> String {
 }
 
 /// The error code recorded on a message Plivo did not take.
-fn failure_code(e: &PlivoError) -> &'static str {
+pub(crate) fn failure_code(e: &PlivoError) -> &'static str {
     match e {
         PlivoError::Rejected { .. } => "provider_rejected",
         PlivoError::AuthFailed { .. } => "provider_auth_failed",

@@ -73,6 +73,17 @@ impl OutboundMms {
     }
 }
 
+impl OutboundMms {
+    /// The same content for another recipient.
+    pub fn for_recipient(&self, to: PhoneNumber) -> Self {
+        Self {
+            to,
+            text: self.text.clone(),
+            media: self.media.clone(),
+        }
+    }
+}
+
 /// Parses one recipient number, naming `field` in the error.
 pub fn parse_recipient(input: &str, field: &'static str) -> Result<PhoneNumber, FieldError> {
     PhoneNumber::parse(input).map_err(|e| match e {

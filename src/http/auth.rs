@@ -15,7 +15,7 @@ use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
 use super::ops_layers::OpsState;
-use crate::ops_config::ApiKeys;
+use crate::config::ops::ApiKeys;
 
 /// Who is calling: an API key (by its position in `API_KEYS`, never the key itself) or, without
 /// a valid key, the client's address. Put in the request's extensions by [`identify`].

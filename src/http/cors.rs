@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::http::{header, HeaderName, HeaderValue, Method};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::ops_config::CorsOrigins;
+use crate::config::ops::CorsOrigins;
 
 /// The CORS layer for `origins`.
 pub fn cors_layer(origins: &CorsOrigins) -> CorsLayer {

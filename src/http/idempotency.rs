@@ -22,17 +22,38 @@ pub struct Answer {
     pub status: StatusCode,
     /// The JSON body.
     pub body: Vec<u8>,
+    /// `Location` of a message accepted for asynchronous delivery.
+    pub location: Option<String>,
 }
 
 impl IntoResponse for Answer {
     fn into_response(self) -> Response {
-        (
+        let mut response = (
             self.status,
             [(header::CONTENT_TYPE, "application/json")],
             self.body,
         )
-            .into_response()
+            .into_response();
+        if let Some(value) = self
+            .location
+            .and_then(|l| header::HeaderValue::from_str(&l).ok())
+        {
+            response.headers_mut().insert(header::LOCATION, value);
+        }
+        response
     }
+}
+
+/// The `Location` of a stored 202 answer for one message, rebuilt from its body's `id`.
+fn location_of(status: StatusCode, body: &[u8]) -> Option<String> {
+    if status != StatusCode::ACCEPTED {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    value
+        .get("id")?
+        .as_str()
+        .map(|id| format!("/messages/{id}"))
 }
 
 /// A key this request holds; give it back with [`finish`].
@@ -86,10 +107,11 @@ pub async fn begin(
         })?;
     match claim {
         IdempotencyClaim::Claimed => Ok(Begin::Proceed(Some(Claim { key }))),
-        IdempotencyClaim::Completed { status, body } => Ok(Begin::Replay(Answer {
-            status: StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
-            body,
-        })),
+        IdempotencyClaim::Completed { status, body } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            let location = location_of(status, &body);
+            Ok(Begin::Replay(Answer { status, body, location }))
+        }
         IdempotencyClaim::InFlight => Err(ApiError::new(
             StatusCode::CONFLICT,
             "idempotency_key_in_flight",

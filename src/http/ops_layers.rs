@@ -11,8 +11,8 @@ use super::auth::{self, Authenticator};
 use super::load_limits::{self, ConcurrencyLimits};
 use super::rate_limit::{self, CallerRateLimiter};
 use super::{cors, metrics_route, security_headers, AppState};
+use crate::config::ops::OpsConfig;
 use crate::media_preflight::MediaPreflight;
-use crate::ops_config::OpsConfig;
 
 /// What the operational layers and the media preflight need; cheap to clone.
 #[derive(Clone, Debug)]

@@ -4,7 +4,29 @@ use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value};
 
 use super::error::ApiError;
-use crate::domain::{OutboundMms, RawMms};
+use crate::domain::{parse_recipient, MediaUrl, OutboundMms, RawMms};
+
+/// The most recipients one bulk request may name (Plivo's limit for one send).
+pub const MAX_RECIPIENTS: usize = 1000;
+
+/// A checked `POST /send-mms` request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendRequest {
+    /// `recipientNumber`: one message.
+    Single {
+        /// The message.
+        mms: OutboundMms,
+        /// Where status events go (`callbackUrl`).
+        callback_url: Option<String>,
+    },
+    /// `recipientNumbers`: the same content to each, always asynchronous.
+    Bulk {
+        /// One message per recipient, in the order given.
+        messages: Vec<OutboundMms>,
+        /// Where status events go (`callbackUrl`).
+        callback_url: Option<String>,
+    },
+}
 
 /// The body formats `POST /send-mms` accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,6 +157,73 @@ pub fn parse_send(format: BodyFormat, body: &[u8]) -> Result<OutboundMms, ApiErr
     Ok(OutboundMms::parse(raw_mms(&map)?)?)
 }
 
+/// Parses a send request of either kind, with its `callbackUrl`.
+pub fn parse_send_request(format: BodyFormat, body: &[u8]) -> Result<SendRequest, ApiError> {
+    let map = body_to_object(format, body)?;
+    let callback_url = string_field(&map, "callbackUrl")?
+        .map(|url| {
+            MediaUrl::parse(&url)
+                .map(|u| u.as_str().to_owned())
+                .map_err(|e| invalid("callbackUrl", format!("callbackUrl: {e}")))
+        })
+        .transpose()?;
+    if matches!(map.get("recipientNumbers"), None | Some(Value::Null)) {
+        let mms = OutboundMms::parse(raw_mms(&map)?)?;
+        return Ok(SendRequest::Single { mms, callback_url });
+    }
+    if !matches!(map.get("recipientNumber"), None | Some(Value::Null)) {
+        return Err(invalid(
+            "recipientNumbers",
+            "Give recipientNumber or recipientNumbers, not both.",
+        ));
+    }
+    let numbers = string_list(&map, "recipientNumbers")?;
+    if !(1..=MAX_RECIPIENTS).contains(&numbers.len()) {
+        return Err(invalid(
+            "recipientNumbers",
+            format!("recipientNumbers must hold 1 to {MAX_RECIPIENTS} numbers."),
+        ));
+    }
+    let mut seen = std::collections::HashSet::with_capacity(numbers.len());
+    if let Some(dup) = numbers.iter().find(|n| !seen.insert(n.as_str())) {
+        return Err(invalid(
+            "recipientNumbers",
+            format!("recipientNumbers must be distinct; {dup:?} appears twice."),
+        ));
+    }
+    let mut valid = Vec::with_capacity(numbers.len());
+    let mut bad = Vec::new();
+    for number in &numbers {
+        match parse_recipient(number, "recipientNumbers") {
+            Ok(n) => valid.push(n),
+            Err(_) => bad.push(number.chars().take(32).collect::<String>()),
+        }
+    }
+    if !bad.is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid_phone_number",
+            format!("{} of the recipientNumbers are not valid US or Canadian E.164 numbers; see details.", bad.len()),
+        )
+        .with_field("recipientNumbers")
+        .with_details(serde_json::json!({ "invalidNumbers": bad })));
+    }
+    let mut raw = raw_mms(&map)?;
+    raw.to = Some(numbers[0].clone());
+    let template = OutboundMms::parse(raw)?;
+    let messages = valid
+        .into_iter()
+        .map(|to| template.for_recipient(to))
+        .collect();
+    Ok(SendRequest::Bulk {
+        messages,
+        callback_url,
+    })
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::bad_request("invalid_field", message).with_field(field)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,6 +297,58 @@ mod tests {
             ("invalid_phone_number", f("recipientNumber"))
         );
         assert_eq!(code(Form, ""), ("missing_field", f("recipientNumber")));
+    }
+
+    #[test]
+    fn bulk_requests() {
+        let ok = parse_send_request(
+            BodyFormat::Json,
+            br#"{"recipientNumbers":["+14155551234","+16135550123"],"mediaUrl":"https://e.com/a.gif","callbackUrl":"https://cb.example/x"}"#,
+        )
+        .unwrap();
+        match ok {
+            SendRequest::Bulk {
+                messages,
+                callback_url,
+            } => {
+                assert_eq!(messages.len(), 2);
+                assert_eq!(messages[1].to.as_str(), "+16135550123");
+                assert_eq!(callback_url.as_deref(), Some("https://cb.example/x"));
+            }
+            SendRequest::Single { .. } => panic!("parsed as single"),
+        }
+        let form = parse_send_request(
+            BodyFormat::Form,
+            b"recipientNumbers=%2B14155551234&recipientNumbers=%2B16135550123&mediaUrl=https%3A%2F%2Fe.com%2Fa.gif",
+        )
+        .unwrap();
+        assert!(matches!(form, SendRequest::Bulk { ref messages, .. } if messages.len() == 2));
+
+        let err = |body: &str| parse_send_request(BodyFormat::Json, body.as_bytes()).unwrap_err();
+        let bad = err(
+            r#"{"recipientNumbers":["+14155551234","+1415","+447911123456"],"mediaUrl":"https://e.com/a.gif"}"#,
+        );
+        assert_eq!(bad.code(), "invalid_phone_number");
+        let body: Value = serde_json::from_slice(&bad.body_json()).unwrap();
+        assert_eq!(
+            body["details"]["invalidNumbers"],
+            serde_json::json!(["+1415", "+447911123456"])
+        );
+        assert_eq!(
+            err(r#"{"recipientNumbers":[],"mediaUrl":"https://e.com/a.gif"}"#).code(),
+            "invalid_field"
+        );
+        assert_eq!(err(r#"{"recipientNumbers":["+14155551234","+14155551234"],"mediaUrl":"https://e.com/a.gif"}"#).code(), "invalid_field");
+        assert_eq!(err(r#"{"recipientNumber":"+14155551234","recipientNumbers":["+14155551234"],"mediaUrl":"https://e.com/a.gif"}"#).code(), "invalid_field");
+        assert_eq!(
+            err(r#"{"recipientNumbers":["+14155551234"]}"#).code(),
+            "no_media"
+        );
+        assert_eq!(err(r#"{"recipientNumber":"+14155551234","mediaUrl":"https://e.com/a.gif","callbackUrl":"ftp://x"}"#).code(), "invalid_field");
+        let many: Vec<String> = (0..1001).map(|i| format!("+1415555{i:04}")).collect();
+        let body = serde_json::json!({"recipientNumbers": many, "mediaUrl": "https://e.com/a.gif"})
+            .to_string();
+        assert_eq!(err(&body).code(), "invalid_field");
     }
 
     #[test]

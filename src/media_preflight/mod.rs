@@ -13,8 +13,8 @@ use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 use url::{Host, Url};
 
+use crate::config::ops::OpsConfig;
 use crate::domain::OutboundMms;
-use crate::ops_config::OpsConfig;
 pub use address::{is_public, AddressPolicy};
 use resolver::{FilteringResolver, NonPublicAddress};
 

@@ -25,6 +25,9 @@ pub enum AttemptError {
     /// The connection failed or broke before an answer.
     #[error("could not reach Plivo: {0}")]
     Network(String),
+    /// No slot within Plivo's limits came free in time; nothing was sent.
+    #[error("Plivo's request limits left no slot free in time")]
+    NoSlot,
     /// Plivo answered 2xx with a body that is not its success JSON.
     #[error("Plivo answered {status} with a body that could not be read: {detail}")]
     Decode {
@@ -45,7 +48,7 @@ impl AttemptError {
                 ..
             } => Failure::Status(*status, *retry_after),
             Self::Timeout => Failure::Timeout,
-            Self::Network(_) => Failure::Network,
+            Self::Network(_) | Self::NoSlot => Failure::Network,
             // A 2xx that can't be read was accepted by Plivo: never resend it.
             Self::Decode { status, .. } => Failure::Status(*status, None),
         }
@@ -123,6 +126,10 @@ impl PlivoError {
             } => Self::Unexpected(format!("Plivo answered {status}: {message}")),
             AttemptError::Decode { .. } => Self::Unexpected(err.to_string()),
             AttemptError::Timeout => Self::Timeout,
+            AttemptError::NoSlot => Self::Unavailable {
+                last: err.to_string(),
+                retry_after: next_delay,
+            },
             AttemptError::Network(detail) => Self::Unavailable {
                 last: format!("could not reach Plivo: {detail}"),
                 retry_after: next_delay,

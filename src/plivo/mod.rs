@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod error;
+pub mod limiter;
 pub mod retry;
 pub mod send;
 pub mod signature;
@@ -10,6 +11,7 @@ pub mod types;
 
 pub use client::{PlivoApi, PlivoClient};
 pub use error::{AttemptError, PlivoError};
+pub use limiter::Limiter;
 pub use retry::RetryPolicy;
 pub use send::{RetryingSender, Sent};
 pub use types::{SendMessageBody, SendMessageResponse};

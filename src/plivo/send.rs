@@ -1,11 +1,13 @@
 //! Sending with retries: the policy of `retry.rs` applied around [`PlivoApi`].
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use rand::Rng;
 
 use super::client::PlivoApi;
-use super::error::PlivoError;
+use super::error::{AttemptError, PlivoError};
+use super::limiter::Limiter;
 use super::retry::{backoff, Decision, RetryPolicy};
 use super::types::{SendMessageBody, SendMessageResponse};
 
@@ -24,7 +26,14 @@ pub struct RetryingSender {
     api: Arc<dyn PlivoApi>,
     policy: RetryPolicy,
     metrics: Option<crate::metrics::Metrics>,
+    limiter: Option<Arc<Limiter>>,
 }
+
+/// How long a synchronous request waits for a slot within Plivo's limits before answering 503.
+pub const SYNC_SLOT_WAIT: Duration = Duration::from_secs(5);
+
+/// Pause after a 429 that gave no `Retry-After`.
+const DEFAULT_429_PAUSE: Duration = Duration::from_secs(1);
 
 impl RetryingSender {
     /// Wraps `api` with `policy`.
@@ -33,7 +42,56 @@ impl RetryingSender {
             api,
             policy,
             metrics: None,
+            limiter: None,
         }
+    }
+
+    /// Makes every attempt wait for a slot within Plivo's limits.
+    pub fn with_limiter(mut self, limiter: Arc<Limiter>) -> Self {
+        self.limiter = Some(limiter);
+        self
+    }
+
+    /// The retry policy.
+    pub fn policy(&self) -> RetryPolicy {
+        self.policy
+    }
+
+    /// One request to Plivo: waits (at most `max_wait`) for a slot within the limits, sends, counts
+    /// it, and pauses every sender after a 429.
+    pub async fn attempt(
+        &self,
+        body: &SendMessageBody,
+        max_wait: Duration,
+    ) -> Result<SendMessageResponse, AttemptError> {
+        let _permit = match &self.limiter {
+            Some(limiter) => Some(
+                limiter
+                    .acquire(max_wait)
+                    .await
+                    .map_err(|_| AttemptError::NoSlot)?,
+            ),
+            None => None,
+        };
+        let result = self.api.send_message(body).await;
+        if let Some(metrics) = &self.metrics {
+            metrics.record_plivo_attempt(&result);
+        }
+        if let (
+            Err(AttemptError::Status {
+                status: 429,
+                retry_after,
+                ..
+            }),
+            Some(limiter),
+        ) = (&result, &self.limiter)
+        {
+            let pause = retry_after
+                .unwrap_or(DEFAULT_429_PAUSE)
+                .min(super::retry::MAX_RETRY_AFTER);
+            limiter.pause_until(tokio::time::Instant::now() + pause);
+        }
+        result
     }
 
     /// Counts every attempt (by outcome) and every retry in `metrics`.
@@ -46,16 +104,19 @@ impl RetryingSender {
     pub async fn send(&self, body: &SendMessageBody) -> Result<Sent, PlivoError> {
         let mut retries = 0;
         loop {
-            let result = self.api.send_message(body).await;
-            if let Some(metrics) = &self.metrics {
-                metrics.record_plivo_attempt(&result);
-            }
-            let err = match result {
+            let err = match self.attempt(body, SYNC_SLOT_WAIT).await {
                 Ok(response) => {
                     return Ok(Sent {
                         response,
                         attempts: retries + 1,
                     })
+                }
+                Err(AttemptError::NoSlot) => {
+                    tracing::warn!("no slot within Plivo's limits in time");
+                    return Err(PlivoError::Unavailable {
+                        last: AttemptError::NoSlot.to_string(),
+                        retry_after: Duration::from_secs(1),
+                    });
                 }
                 Err(err) => err,
             };

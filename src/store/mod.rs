@@ -23,8 +23,9 @@ use chrono::{DateTime, Utc};
 
 pub use error::StoreError;
 pub use types::{
-    IdempotencyClaim, MessageEvent, MessagePage, MessageQuery, MessageRecord, MessageStatus,
-    NewMessage, StatusUpdate, UnknownStatus, UpdateOutcome,
+    CallbackAttempt, ClaimedMessage, Fleet, IdempotencyClaim, MessageEvent, MessagePage,
+    MessageQuery, MessageRecord, MessageStatus, NewMessage, OutboxStats, PendingCallback,
+    StatusUpdate, UnknownStatus, UpdateOutcome,
 };
 
 /// The schema, embedded in the binary; run by [`connect`].
@@ -99,6 +100,84 @@ pub trait MessageStore: Send + Sync {
     /// `true` the first time a (Plivo V2) nonce is seen, `false` after. Nonces are remembered for 7
     /// days; older ones are forgotten as new ones arrive.
     async fn use_nonce(&self, nonce: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    // --- asynchronous delivery (the outbox) ---
+
+    /// Records messages for asynchronous delivery (status `accepted`, due now, failing with
+    /// `expired` after `deadline`), all in one transaction: once this returns, they are durable.
+    async fn enqueue_messages(
+        &self,
+        messages: &[NewMessage],
+        deadline: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Leases up to `limit` due messages to `owner` until `lease_until` (no two owners ever hold
+    /// one message); `accepted` ones become `sending`. A message whose previous lease ran out is
+    /// flagged `outcome_unknown`.
+    async fn claim_due(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ClaimedMessage>, StoreError>;
+
+    /// Ends a leased message's delivery with `u` (queued with Plivo's UUID, or failed) and takes it
+    /// out of the outbox.
+    async fn finish_delivery(
+        &self,
+        id: &str,
+        u: &StatusUpdate,
+    ) -> Result<UpdateOutcome, StoreError>;
+
+    /// Puts a leased message back in the outbox for `next_attempt_at`, with an event (`detail`);
+    /// `outcome_unknown` flags that the failed attempt may have reached Plivo.
+    async fn retry_delivery(
+        &self,
+        id: &str,
+        next_attempt_at: DateTime<Utc>,
+        detail: &str,
+        outcome_unknown: bool,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Gives back a lease on which no attempt was made (graceful shutdown).
+    async fn release_lease(&self, id: &str) -> Result<(), StoreError>;
+
+    /// Outbox depth, the oldest message not yet handed to Plivo, and counts by status.
+    async fn outbox_stats(&self) -> Result<OutboxStats, StoreError>;
+
+    /// Records this instance's heartbeat (with any pause it asks for after a 429) and returns how
+    /// many instances share Plivo's limits and the latest pause any of them asked for.
+    async fn heartbeat(
+        &self,
+        instance: &str,
+        now: DateTime<Utc>,
+        pause_until: Option<DateTime<Utc>>,
+    ) -> Result<Fleet, StoreError>;
+
+    /// Removes this instance from the fleet.
+    async fn leave(&self, instance: &str) -> Result<(), StoreError>;
+
+    // --- status events for callers (`callbackUrl`) ---
+
+    /// Leases due status events, at most one per message (the earliest pending), so that each
+    /// message's events go out in order.
+    async fn claim_callbacks(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<PendingCallback>, StoreError>;
+
+    /// Records a try at posting an event; `next_attempt_at` is the next try (`None`: delivered or
+    /// given up).
+    async fn record_callback_attempt(
+        &self,
+        event_id: &str,
+        attempt: &CallbackAttempt,
+        next_attempt_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError>;
 }
 
 /// Tuning for [`connect_with`].

@@ -11,8 +11,9 @@ use sqlx::{AnyConnection, AnyPool};
 use super::sql::{self, MessageKey};
 use super::writer::{Work, Writer};
 use super::{
-    IdempotencyClaim, MessagePage, MessageQuery, MessageRecord, MessageStore, NewMessage,
-    StatusUpdate, StoreError, UpdateOutcome,
+    CallbackAttempt, ClaimedMessage, Fleet, IdempotencyClaim, MessagePage, MessageQuery,
+    MessageRecord, MessageStore, NewMessage, OutboxStats, PendingCallback, StatusUpdate,
+    StoreError, UpdateOutcome,
 };
 
 /// How writes reach the database.
@@ -113,7 +114,10 @@ impl MessageStore for SqlStore {
     async fn get_message(&self, id: &str) -> Result<Option<MessageRecord>, StoreError> {
         // One read transaction, so the message and its events come from one snapshot.
         let mut tx = self.reads.begin().await?;
-        let record = sql::get_message(&mut tx, id).await?;
+        let mut record = sql::get_message(&mut tx, id).await?;
+        if let Some(record) = record.as_mut() {
+            record.callback_attempts = Some(sql::callback_attempts(&mut tx, id).await?);
+        }
         tx.commit().await?;
         Ok(record)
     }
@@ -169,5 +173,118 @@ impl MessageStore for SqlStore {
         let nonce = nonce.to_owned();
         self.write(move |c| Box::pin(async move { sql::use_nonce(c, &nonce, now).await }))
             .await
+    }
+
+    async fn enqueue_messages(
+        &self,
+        messages: &[NewMessage],
+        deadline: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let messages = messages.to_vec();
+        self.write(move |c| {
+            Box::pin(async move { sql::enqueue_messages(c, &messages, deadline).await })
+        })
+        .await
+    }
+
+    async fn claim_due(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ClaimedMessage>, StoreError> {
+        let owner = owner.to_owned();
+        let skip_locked = matches!(self.writes, Writes::Direct(_));
+        self.write(move |c| {
+            Box::pin(async move {
+                sql::claim_due(c, &owner, now, lease_until, limit, skip_locked).await
+            })
+        })
+        .await
+    }
+
+    async fn finish_delivery(
+        &self,
+        id: &str,
+        u: &StatusUpdate,
+    ) -> Result<UpdateOutcome, StoreError> {
+        let (id, u) = (id.to_owned(), u.clone());
+        self.write(move |c| Box::pin(async move { sql::finish_delivery(c, &id, &u).await }))
+            .await
+    }
+
+    async fn retry_delivery(
+        &self,
+        id: &str,
+        next_attempt_at: DateTime<Utc>,
+        detail: &str,
+        outcome_unknown: bool,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (id, detail) = (id.to_owned(), detail.to_owned());
+        self.write(move |c| {
+            Box::pin(async move {
+                sql::retry_delivery(c, &id, next_attempt_at, &detail, outcome_unknown, at).await
+            })
+        })
+        .await
+    }
+
+    async fn release_lease(&self, id: &str) -> Result<(), StoreError> {
+        let id = id.to_owned();
+        self.write(move |c| Box::pin(async move { sql::release_lease(c, &id).await }))
+            .await
+    }
+
+    async fn outbox_stats(&self) -> Result<OutboxStats, StoreError> {
+        let mut conn = self.reads.acquire().await?;
+        sql::outbox_stats(&mut conn).await
+    }
+
+    async fn heartbeat(
+        &self,
+        instance: &str,
+        now: DateTime<Utc>,
+        pause_until: Option<DateTime<Utc>>,
+    ) -> Result<Fleet, StoreError> {
+        let instance = instance.to_owned();
+        self.write(move |c| {
+            Box::pin(async move { sql::heartbeat(c, &instance, now, pause_until).await })
+        })
+        .await
+    }
+
+    async fn leave(&self, instance: &str) -> Result<(), StoreError> {
+        let instance = instance.to_owned();
+        self.write(move |c| Box::pin(async move { sql::leave(c, &instance).await }))
+            .await
+    }
+
+    async fn claim_callbacks(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<PendingCallback>, StoreError> {
+        self.write(move |c| {
+            Box::pin(async move { sql::claim_callbacks(c, now, lease_until, limit).await })
+        })
+        .await
+    }
+
+    async fn record_callback_attempt(
+        &self,
+        event_id: &str,
+        attempt: &CallbackAttempt,
+        next_attempt_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let (event_id, attempt) = (event_id.to_owned(), attempt.clone());
+        self.write(move |c| {
+            Box::pin(async move {
+                sql::record_callback_attempt(c, &event_id, &attempt, next_attempt_at).await
+            })
+        })
+        .await
     }
 }

@@ -198,6 +198,83 @@ pub struct MessageRecord {
     pub updated_at: DateTime<Utc>,
     /// Every change, oldest first (the first is always `accepted`).
     pub events: Vec<MessageEvent>,
+    /// Deliveries of this message's status events to its `callbackUrl` (only in `GET /messages/{id}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub callback_attempts: Option<Vec<CallbackAttempt>>,
+}
+
+/// One try at posting a status event to a caller's `callbackUrl`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CallbackAttempt {
+    /// The event posted.
+    pub event_id: String,
+    /// The status the event announced.
+    pub status: MessageStatus,
+    /// 1 for the first try.
+    pub attempt: u32,
+    /// When it was tried.
+    pub at: DateTime<Utc>,
+    /// The HTTP status the caller answered, if it answered.
+    pub response_status: Option<u16>,
+    /// What went wrong, if anything.
+    pub error: Option<String>,
+}
+
+/// A message leased to a delivery worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedMessage {
+    /// The message (without events).
+    pub record: MessageRecord,
+    /// Attempts so far, this one included.
+    pub attempts: u32,
+    /// After this the message is `failed` with `expired`.
+    pub deadline: DateTime<Utc>,
+    /// A previous worker's lease ran out: that attempt's outcome is unknown (the message is flagged).
+    pub taken_over: bool,
+}
+
+/// The outbox at a glance (for metrics).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutboxStats {
+    /// Messages waiting for a delivery worker.
+    pub depth: i64,
+    /// When the oldest message not yet handed to Plivo was accepted.
+    pub oldest_waiting: Option<DateTime<Utc>>,
+    /// How many messages are in each status.
+    pub by_status: Vec<(MessageStatus, i64)>,
+}
+
+/// The instances sharing Plivo's limits, as the database sees them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fleet {
+    /// Instances whose heartbeat is recent, this one included.
+    pub live: u32,
+    /// The latest pause any instance asked for after a 429 from Plivo.
+    pub pause_until: Option<DateTime<Utc>>,
+}
+
+/// A status event due to be posted to a caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingCallback {
+    /// Unique per event; sent as `eventId`.
+    pub event_id: String,
+    /// This service's message id.
+    pub message_id: String,
+    /// Where to post.
+    pub callback_url: String,
+    /// Plivo's UUID, once known.
+    pub message_uuid: Option<String>,
+    /// The recipient.
+    pub recipient_number: String,
+    /// The status the event announces.
+    pub status: MessageStatus,
+    /// The error code of that change, if any.
+    pub error_code: Option<String>,
+    /// When the change happened.
+    pub occurred_at: DateTime<Utc>,
+    /// Tries so far.
+    pub attempts: u32,
 }
 
 /// Filters and paging for [`MessageStore::list_messages`](super::MessageStore::list_messages).

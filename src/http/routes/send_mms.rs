@@ -2,15 +2,16 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::delivery::SendError;
+use crate::domain::OutboundMms;
 use crate::http::error::ApiError;
 use crate::http::idempotency::{self, Answer, Begin};
 use crate::http::openapi::ErrorResponse;
-use crate::http::send_request::{parse_send, BodyFormat};
+use crate::http::send_request::{parse_send_request, BodyFormat, SendRequest};
 use crate::http::AppState;
 use crate::plivo::{PlivoError, SendMessageResponse};
 
@@ -44,10 +45,37 @@ impl From<SendMessageResponse> for PlivoResponse {
     }
 }
 
-/// Sends one MMS (honouring `Idempotency-Key`).
+/// The 202 answer to an asynchronous single send.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AcceptedResponse {
+    id: String,
+    status: &'static str,
+}
+
+/// The 202 answer to a bulk send.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchResponse {
+    batch_id: String,
+    messages: Vec<BatchMessage>,
+}
+
+/// One recipient of a bulk send.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchMessage {
+    id: String,
+    recipient_number: String,
+}
+
+/// Sends one MMS, or accepts it (or a batch) for asynchronous delivery; honours `Idempotency-Key`.
 #[utoipa::path(
     post,
     path = "/send-mms",
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 printable ASCII characters; a repeat within 24 hours gets the stored answer"),
+        ("Prefer" = Option<String>, Header, description = "`respond-async`: answer 202 once the message is stored; a worker sends it"),
+    ),
     tag = "messages",
     request_body(content(
         (crate::http::openapi::SendMmsRequest = "application/json"),
@@ -55,11 +83,13 @@ impl From<SendMessageResponse> for PlivoResponse {
     )),
     responses(
         (status = 200, description = "Plivo accepted the message", body = SendMmsResponse),
+        (status = 202, description = "Accepted for asynchronous delivery (`Prefer: respond-async`, or `recipientNumbers`); see Location", body = AcceptedResponse),
+        (status = 409, description = "A request with this Idempotency-Key is still in flight", body = ErrorResponse),
         (status = 400, description = "The request is wrong (or, with MEDIA_PREFLIGHT, a media URL failed its check); nothing was sent", body = ErrorResponse),
         (status = 401, description = "API_KEYS is set and no valid key was sent", body = ErrorResponse),
         (status = 413, description = "Body over 64 KiB", body = ErrorResponse),
         (status = 415, description = "Neither JSON nor form", body = ErrorResponse),
-        (status = 422, description = "Plivo rejected the message", body = ErrorResponse),
+        (status = 422, description = "Plivo rejected the message, or the Idempotency-Key was used with another body", body = ErrorResponse),
         (status = 429, description = "Rate limit or in-flight limit reached; see Retry-After", body = ErrorResponse),
         (status = 502, description = "Plivo refused our credentials or answered unexpectedly", body = ErrorResponse),
         (status = 503, description = "Plivo unavailable after retries, or the service is overloaded; see Retry-After", body = ErrorResponse),
@@ -71,6 +101,7 @@ pub async fn send_mms(
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
+    let respond_async = prefers_async(&headers);
     let begun = async {
         let key = idempotency::key_from_headers(&headers)?;
         let format = BodyFormat::from_headers(&headers)?;
@@ -79,12 +110,18 @@ pub async fn send_mms(
         Ok::<_, ApiError>((format, body, begin))
     };
     let (format, body, claim) = match begun.await {
-        Ok((_, _, Begin::Replay(answer))) => return answer.into_response(),
+        Ok((_, _, Begin::Replay(answer))) => {
+            return decorate(answer.into_response(), respond_async)
+        }
         Ok((format, body, Begin::Proceed(claim))) => (format, body, claim),
         Err(e) => return e.into_response(),
     };
-    let (response, answer, retryable) = match process(&state, format, &body).await {
-        Ok(answer) => (answer.clone().into_response(), answer, false),
+    let (response, answer, retryable) = match process(&state, format, &body, respond_async).await {
+        Ok(answer) => (
+            decorate(answer.clone().into_response(), respond_async),
+            answer,
+            false,
+        ),
         Err(failure) => {
             let retryable = is_retryable(&failure);
             let e = ApiError::from(failure);
@@ -93,6 +130,37 @@ pub async fn send_mms(
         }
     };
     idempotency::finish(state.delivery.store(), claim, &answer, retryable).await;
+    response
+}
+
+/// Whether `Prefer` asks for `respond-async` (RFC 7240).
+fn prefers_async(headers: &HeaderMap) -> bool {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| {
+            p.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("respond-async")
+        })
+}
+
+/// Adds the headers of a 202: `Location` for one message, `Preference-Applied` when asked for.
+fn decorate(mut response: Response, respond_async: bool) -> Response {
+    if response.status() != StatusCode::ACCEPTED {
+        return response;
+    }
+    let headers = response.headers_mut();
+    if respond_async {
+        headers.insert(
+            "preference-applied",
+            HeaderValue::from_static("respond-async"),
+        );
+    }
     response
 }
 
@@ -132,18 +200,53 @@ fn is_retryable(f: &Failure) -> bool {
     )
 }
 
-async fn process(state: &AppState, format: BodyFormat, body: &[u8]) -> Result<Answer, Failure> {
-    let mms = parse_send(format, body)?;
+async fn process(
+    state: &AppState,
+    format: BodyFormat,
+    body: &[u8],
+    respond_async: bool,
+) -> Result<Answer, Failure> {
+    let request = parse_send_request(format, body)?;
+    let (messages, callback_url, bulk) = match request {
+        SendRequest::Single { mms, callback_url } => (vec![mms], callback_url, false),
+        SendRequest::Bulk {
+            messages,
+            callback_url,
+        } => (messages, callback_url, true),
+    };
+    if callback_url.is_some() && state.config.delivery.webhook_signing_secret.is_none() {
+        return Err(Failure::Api(
+            ApiError::bad_request(
+                "invalid_field",
+                "callbackUrl needs this service to have WEBHOOK_SIGNING_SECRET configured.",
+            )
+            .with_field("callbackUrl"),
+        ));
+    }
     state
         .ops
         .media_preflight()
-        .check(&mms)
+        .check(&messages[0])
         .await
         .map_err(ApiError::from)?;
+    if bulk || respond_async {
+        return accept(state, &messages, callback_url, bulk).await;
+    }
+    send_now(state, &messages[0], callback_url).await
+}
+
+/// The synchronous path: record, send through Plivo, answer with its receipt.
+async fn send_now(
+    state: &AppState,
+    mms: &OutboundMms,
+    callback_url: Option<String>,
+) -> Result<Answer, Failure> {
     let id = uuid::Uuid::new_v4().to_string();
     tracing::info!(message.id = %id, recipient = %mms.to.masked(), "sending MMS");
-    let record = state.delivery.new_record(id.clone(), &mms, None);
-    let sent = state.delivery.send_now(record, &mms).await.map_err(|e| {
+    let record = state
+        .delivery
+        .new_record(id.clone(), mms, callback_url, None);
+    let sent = state.delivery.send_now(record, mms).await.map_err(|e| {
         tracing::warn!(message.id = %id, error = %e, "send failed");
         Failure::Send(e)
     })?;
@@ -154,16 +257,87 @@ async fn process(state: &AppState, format: BodyFormat, body: &[u8]) -> Result<An
         .cloned()
         .unwrap_or_default();
     tracing::info!(message.id = %id, message.uuid = %message_uuid, plivo.attempts = sent.attempts, "Plivo accepted the MMS");
-    let response = SendMmsResponse {
-        message: "MMS sent successfully.",
-        id,
-        message_uuid,
-        status: "queued",
-        plivo_response: sent.response.into(),
-    };
+    json_answer(
+        StatusCode::OK,
+        &SendMmsResponse {
+            message: "MMS sent successfully.",
+            id,
+            message_uuid,
+            status: "queued",
+            plivo_response: sent.response.into(),
+        },
+        None,
+    )
+}
+
+/// The asynchronous path: record durably (the outbox), answer 202; a worker sends later.
+async fn accept(
+    state: &AppState,
+    messages: &[OutboundMms],
+    callback_url: Option<String>,
+    bulk: bool,
+) -> Result<Answer, Failure> {
+    let batch_id = bulk.then(|| uuid::Uuid::new_v4().to_string());
+    let records: Vec<_> = messages
+        .iter()
+        .map(|mms| {
+            state.delivery.new_record(
+                uuid::Uuid::new_v4().to_string(),
+                mms,
+                callback_url.clone(),
+                batch_id.clone(),
+            )
+        })
+        .collect();
+    state
+        .delivery
+        .enqueue(&records)
+        .await
+        .map_err(|e| Failure::Send(SendError::Store(e)))?;
+    tracing::info!(
+        messages = records.len(),
+        batch.id = batch_id.as_deref().unwrap_or(""),
+        "accepted for asynchronous delivery"
+    );
+    match batch_id {
+        Some(batch_id) => json_answer(
+            StatusCode::ACCEPTED,
+            &BatchResponse {
+                batch_id,
+                messages: records
+                    .into_iter()
+                    .map(|r| BatchMessage {
+                        id: r.id,
+                        recipient_number: r.recipient_number,
+                    })
+                    .collect(),
+            },
+            None,
+        ),
+        None => {
+            let id = records.into_iter().next().map(|r| r.id).unwrap_or_default();
+            let location = format!("/messages/{id}");
+            json_answer(
+                StatusCode::ACCEPTED,
+                &AcceptedResponse {
+                    id,
+                    status: "accepted",
+                },
+                Some(location),
+            )
+        }
+    }
+}
+
+fn json_answer(
+    status: StatusCode,
+    body: &impl Serialize,
+    location: Option<String>,
+) -> Result<Answer, Failure> {
     Ok(Answer {
-        status: StatusCode::OK,
-        body: serde_json::to_vec(&response).map_err(|_| Failure::Api(ApiError::internal()))?,
+        status,
+        body: serde_json::to_vec(body).map_err(|_| Failure::Api(ApiError::internal()))?,
+        location,
     })
 }
 
@@ -171,5 +345,6 @@ fn error_answer(e: &ApiError) -> Answer {
     Answer {
         status: e.status(),
         body: e.body_json(),
+        location: None,
     }
 }

@@ -39,7 +39,7 @@ macro_rules! forward_update {
 }
 
 /// The columns `record_from_row` reads.
-const MESSAGE_COLUMNS: &str =
+pub(super) const MESSAGE_COLUMNS: &str =
     "id, status, recipient_number, sender_number, message_text, media_urls, \
      media_ids, message_uuid, error_code, error_message, outcome_unknown, callback_url, batch_id, \
      created_at, updated_at";
@@ -52,12 +52,12 @@ pub(crate) enum MessageKey {
 }
 
 /// A stored status back; an unknown name is corrupt data.
-fn status(text: &str) -> Result<MessageStatus, StoreError> {
+pub(super) fn status(text: &str) -> Result<MessageStatus, StoreError> {
     text.parse()
         .map_err(|e: crate::store::UnknownStatus| StoreError::Corrupt(e.to_string()))
 }
 
-fn json_list(list: &[String]) -> Result<String, StoreError> {
+pub(super) fn json_list(list: &[String]) -> Result<String, StoreError> {
     serde_json::to_string(list).map_err(|e| StoreError::Corrupt(format!("media list: {e}")))
 }
 
@@ -89,18 +89,30 @@ pub(crate) async fn insert_message(
     .execute(&mut *conn)
     .await
     .map_err(|e| StoreError::on_unique(e, StoreError::DuplicateId))?;
-    append_event(conn, &m.id, MessageStatus::Accepted, created, None, None).await
+    append_event(
+        conn,
+        &m.id,
+        MessageStatus::Accepted,
+        created,
+        None,
+        None,
+        true,
+    )
+    .await
 }
 
 /// Appends an event after the message's last one. Callers hold the message row (they updated it in the
-/// same transaction), so two events of one message never race for the same `seq`.
-async fn append_event(
+/// same transaction), so two events of one message never race for the same `seq`. With `notify`, a
+/// status change of a message that has a `callback_url` is also queued for the caller
+/// (`callback_events`), in the same transaction.
+pub(super) async fn append_event(
     conn: &mut AnyConnection,
     message_id: &str,
     status: MessageStatus,
     at: i64,
     error_code: Option<&str>,
     detail: Option<&str>,
+    notify: bool,
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO message_events (message_id, seq, status, at, error_code, detail) \
@@ -113,6 +125,9 @@ async fn append_event(
     .bind(detail)
     .execute(&mut *conn)
     .await?;
+    if notify {
+        super::callbacks::queue_event(conn, message_id, status, at, error_code).await?;
+    }
     Ok(())
 }
 
@@ -157,7 +172,7 @@ pub(crate) async fn update_status(
     }
     for id in &ids {
         let (code, detail) = (u.error_code.as_deref(), u.error_message.as_deref());
-        append_event(conn, id, u.status, at, code, detail).await?;
+        append_event(conn, id, u.status, at, code, detail, true).await?;
     }
     Ok(UpdateOutcome::Applied)
 }
@@ -180,10 +195,10 @@ pub(crate) async fn mark_outcome_unknown(
     .fetch_optional(&mut *conn)
     .await?;
     let current = status(&current.ok_or(StoreError::MessageNotFound)?)?;
-    append_event(conn, id, current, at, None, Some(detail)).await
+    append_event(conn, id, current, at, None, Some(detail), false).await
 }
 
-fn record_from_row(row: &AnyRow) -> Result<MessageRecord, StoreError> {
+pub(super) fn record_from_row(row: &AnyRow) -> Result<MessageRecord, StoreError> {
     Ok(MessageRecord {
         id: row.try_get("id")?,
         status: status(row.try_get("status")?)?,
@@ -201,6 +216,7 @@ fn record_from_row(row: &AnyRow) -> Result<MessageRecord, StoreError> {
         created_at: time(row.try_get("created_at")?)?,
         updated_at: time(row.try_get("updated_at")?)?,
         events: Vec::new(),
+        callback_attempts: None,
     })
 }
 

@@ -4,20 +4,27 @@
 //! TEXT and BIGINT values, which the `Any` driver carries for both. Each function takes one connection
 //! (or transaction) and is run inside a transaction by the caller.
 
+mod callbacks;
 mod keys;
 mod messages;
+mod outbox;
 
 use chrono::{DateTime, Utc};
 use sqlx::AnyConnection;
 
 use super::StoreError;
 
+pub(crate) use callbacks::{callback_attempts, claim_callbacks, record_callback_attempt};
 pub(crate) use keys::{
     claim_idempotency_key, complete_idempotency_key, purge_expired_idempotency_keys,
     release_idempotency_key, use_nonce,
 };
 pub(crate) use messages::{
     get_message, insert_message, list_messages, mark_outcome_unknown, update_status, MessageKey,
+};
+pub(crate) use outbox::{
+    claim_due, enqueue_messages, finish_delivery, heartbeat, leave, outbox_stats, release_lease,
+    retry_delivery,
 };
 
 /// Unix microseconds, as stored.

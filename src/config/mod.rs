@@ -2,6 +2,9 @@
 //!
 //! Nothing else in the crate reads environment variables.
 
+pub mod delivery;
+pub mod ops;
+
 use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -72,8 +75,10 @@ pub struct Config {
     pub log_filter: String,
     /// Whether Plivo is the built-in simulator (`serve --sandbox`).
     pub sandbox: bool,
-    /// Caller keys, limits, CORS and media preflight (`src/ops_config.rs`).
-    pub ops: crate::ops_config::OpsConfig,
+    /// Caller keys, limits, CORS and media preflight (`src/config/ops.rs`).
+    pub ops: ops::OpsConfig,
+    /// Asynchronous delivery and Plivo's limits (`src/config/delivery.rs`).
+    pub delivery: delivery::DeliveryConfig,
 }
 
 /// A setting that is missing or wrong; its `Display` is the one line printed before exiting with code 2.
@@ -154,7 +159,8 @@ impl Config {
                 &format!("is not a log filter: {e}"),
             )
         })?;
-        let ops = crate::ops_config::OpsConfig::from_lookup(&get)?;
+        let ops = ops::OpsConfig::from_lookup(&get)?;
+        let delivery = delivery::DeliveryConfig::from_lookup(&get, sandbox)?;
         Ok(Self {
             plivo,
             host,
@@ -165,6 +171,7 @@ impl Config {
             log_filter,
             sandbox,
             ops,
+            delivery,
         })
     }
 

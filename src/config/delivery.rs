@@ -1,0 +1,170 @@
+//! Settings of asynchronous delivery and Plivo's limits (contract §6).
+
+use std::fmt;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+use super::{invalid, parse_or, ConfigError};
+
+/// `PLIVO_MAX_RPS`, `PLIVO_MAX_CONCURRENCY`, `MESSAGE_TTL_SECONDS`, `WEBHOOK_SIGNING_SECRET`,
+/// `SHUTDOWN_GRACE_SECONDS`.
+#[derive(Clone)]
+pub struct DeliveryConfig {
+    /// Requests a second to Plivo, for the whole account (all instances together).
+    pub max_rps: u32,
+    /// Requests in flight to Plivo, for the whole account.
+    pub max_concurrency: u32,
+    /// How long an asynchronous message may wait for Plivo before it fails with `expired`.
+    pub message_ttl: Duration,
+    /// Key of the `X-Mms-Gateway-Signature` on status events sent to callers.
+    pub webhook_signing_secret: Option<SecretString>,
+    /// On shutdown, how long in-flight sends may take to finish.
+    pub shutdown_grace: Duration,
+}
+
+impl fmt::Debug for DeliveryConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeliveryConfig")
+            .field("max_rps", &self.max_rps)
+            .field("max_concurrency", &self.max_concurrency)
+            .field("message_ttl", &self.message_ttl)
+            .field(
+                "webhook_signing_secret",
+                &self.webhook_signing_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .field("shutdown_grace", &self.shutdown_grace)
+            .finish()
+    }
+}
+
+impl DeliveryConfig {
+    /// Reads the settings; in the sandbox a missing signing secret becomes `sandbox-webhook-secret`.
+    pub fn from_lookup(
+        get: &impl Fn(&str) -> Option<String>,
+        sandbox: bool,
+    ) -> Result<Self, ConfigError> {
+        let max_rps = parse_or("PLIVO_MAX_RPS", get, 60u32, "is not a whole number")?;
+        if !(1..=10_000).contains(&max_rps) {
+            return Err(invalid(
+                "PLIVO_MAX_RPS",
+                &max_rps.to_string(),
+                "must be between 1 and 10000",
+            ));
+        }
+        let max_concurrency = parse_or(
+            "PLIVO_MAX_CONCURRENCY",
+            get,
+            100u32,
+            "is not a whole number",
+        )?;
+        if !(1..=10_000).contains(&max_concurrency) {
+            return Err(invalid(
+                "PLIVO_MAX_CONCURRENCY",
+                &max_concurrency.to_string(),
+                "must be between 1 and 10000",
+            ));
+        }
+        let ttl = parse_or(
+            "MESSAGE_TTL_SECONDS",
+            get,
+            10_800u64,
+            "is not a number of seconds",
+        )?;
+        if !(1..=7 * 24 * 3600).contains(&ttl) {
+            return Err(invalid(
+                "MESSAGE_TTL_SECONDS",
+                &ttl.to_string(),
+                "must be between 1 and 604800",
+            ));
+        }
+        let grace = parse_or(
+            "SHUTDOWN_GRACE_SECONDS",
+            get,
+            10u64,
+            "is not a number of seconds",
+        )?;
+        if grace > 600 {
+            return Err(invalid(
+                "SHUTDOWN_GRACE_SECONDS",
+                &grace.to_string(),
+                "must be at most 600",
+            ));
+        }
+        let webhook_signing_secret = match get("WEBHOOK_SIGNING_SECRET") {
+            Some(secret) if secret.trim().len() < 16 => {
+                // The value is a secret: name the problem, never the value.
+                return Err(invalid(
+                    "WEBHOOK_SIGNING_SECRET",
+                    "[redacted]",
+                    "must be at least 16 characters",
+                ));
+            }
+            Some(secret) => Some(SecretString::from(secret.trim().to_owned())),
+            None if sandbox => Some(SecretString::from(SANDBOX_WEBHOOK_SECRET.to_owned())),
+            None => None,
+        };
+        Ok(Self {
+            max_rps,
+            max_concurrency,
+            message_ttl: Duration::from_secs(ttl),
+            webhook_signing_secret,
+            shutdown_grace: Duration::from_secs(grace),
+        })
+    }
+}
+
+/// The signing secret the sandbox uses unless `WEBHOOK_SIGNING_SECRET` is set (documented, not secret).
+pub const SANDBOX_WEBHOOK_SECRET: &str = "sandbox-webhook-secret";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    fn read(pairs: &[(&str, &str)], sandbox: bool) -> Result<DeliveryConfig, ConfigError> {
+        DeliveryConfig::from_lookup(
+            &|k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| (*v).to_owned())
+            },
+            sandbox,
+        )
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let c = read(&[], false).unwrap();
+        assert_eq!((c.max_rps, c.max_concurrency), (60, 100));
+        assert_eq!(c.message_ttl, Duration::from_secs(10_800));
+        assert!(c.webhook_signing_secret.is_none());
+        let sandbox = read(&[], true).unwrap();
+        assert_eq!(
+            sandbox.webhook_signing_secret.unwrap().expose_secret(),
+            SANDBOX_WEBHOOK_SECRET
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_variable_and_never_print_the_secret() {
+        for (var, value) in [
+            ("PLIVO_MAX_RPS", "0"),
+            ("PLIVO_MAX_RPS", "fast"),
+            ("PLIVO_MAX_CONCURRENCY", "0"),
+            ("MESSAGE_TTL_SECONDS", "0"),
+            ("SHUTDOWN_GRACE_SECONDS", "9999"),
+            ("WEBHOOK_SIGNING_SECRET", "short-secret"),
+        ] {
+            let err = read(&[(var, value)], false).unwrap_err().to_string();
+            assert!(err.starts_with(var), "{err}");
+        }
+        let err = read(&[("WEBHOOK_SIGNING_SECRET", "short-secret")], false)
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("short-secret"), "{err}");
+        let ok = read(&[("WEBHOOK_SIGNING_SECRET", "a-long-enough-secret")], false).unwrap();
+        assert!(!format!("{ok:?}").contains("a-long-enough-secret"));
+    }
+}

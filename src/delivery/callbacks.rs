@@ -1,0 +1,215 @@
+//! Status events for callers: every status change of a message sent with `callbackUrl` is posted
+//! there as JSON, in order, signed with `X-Mms-Gateway-Signature`, and retried with backoff for
+//! 24 hours. A separate task with its own HTTP client, so a slow or dead endpoint never slows
+//! sending.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use hmac::{Hmac, Mac};
+use rand::Rng;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use sha2::Sha256;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::store::{CallbackAttempt, MessageStore, PendingCallback, StoreError};
+
+/// The signature header.
+pub const SIGNATURE_HEADER: &str = "x-mms-gateway-signature";
+/// How long an event is retried.
+pub const RETRY_FOR: Duration = Duration::from_secs(24 * 3600);
+/// Longest pause between two tries of one event.
+const MAX_BACKOFF: Duration = Duration::from_secs(600);
+/// How long one try may take.
+const POST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Events posted at once.
+const CONCURRENCY: usize = 32;
+
+/// The JSON posted to the caller.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusEvent<'a> {
+    event_id: &'a str,
+    id: &'a str,
+    message_uuid: Option<&'a str>,
+    recipient_number: &'a str,
+    status: &'a str,
+    error_code: Option<&'a str>,
+    occurred_at: String,
+}
+
+/// `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">` (contract §6).
+pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("t={timestamp},v1={hex}")
+}
+
+/// The pause before try `attempts + 1`: 1 s doubling, jittered, at most ten minutes.
+pub fn next_delay(attempts: u32, jitter: f64) -> Duration {
+    crate::plivo::retry::backoff(Duration::from_secs(1), attempts.min(20), jitter)
+        .max(Duration::from_millis(500))
+        .min(MAX_BACKOFF)
+}
+
+/// Posts due events until `stop`.
+pub async fn run(
+    store: Arc<dyn MessageStore>,
+    secret: Option<SecretString>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let Some(secret) = secret else {
+        tracing::info!(
+            "WEBHOOK_SIGNING_SECRET is not set: callbackUrl is refused, no status events are sent"
+        );
+        return;
+    };
+    let http = match reqwest::Client::builder()
+        .timeout(POST_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+    {
+        Ok(http) => http,
+        Err(e) => {
+            tracing::error!(error = %e, "could not build the HTTP client for status events");
+            return;
+        }
+    };
+    let slots = Arc::new(Semaphore::new(CONCURRENCY));
+    let mut tasks = JoinSet::new();
+    while !*stop.borrow() {
+        while tasks.try_join_next().is_some() {}
+        let now = Utc::now();
+        let lease = now + chrono::Duration::from_std(POST_TIMEOUT * 3).unwrap_or_default();
+        let free = u32::try_from(slots.available_permits()).unwrap_or(0);
+        let due = if free == 0 {
+            Ok(Vec::new())
+        } else {
+            store.claim_callbacks(now, lease, free).await
+        };
+        match due {
+            Ok(due) if !due.is_empty() => {
+                for event in due {
+                    let Ok(slot) = slots.clone().acquire_owned().await else {
+                        break;
+                    };
+                    let (store, http, secret) = (store.clone(), http.clone(), secret.clone());
+                    tasks.spawn(async move {
+                        if let Err(e) = post(&store, &http, &secret, &event).await {
+                            tracing::warn!(error = %e, "could not record a status event try");
+                        }
+                        drop(slot);
+                    });
+                }
+            }
+            Ok(_) => {
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not claim status events");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+    tasks.abort_all();
+}
+
+async fn post(
+    store: &Arc<dyn MessageStore>,
+    http: &reqwest::Client,
+    secret: &SecretString,
+    event: &PendingCallback,
+) -> Result<(), StoreError> {
+    let body = serde_json::to_vec(&StatusEvent {
+        event_id: &event.event_id,
+        id: &event.message_id,
+        message_uuid: event.message_uuid.as_deref(),
+        recipient_number: &event.recipient_number,
+        status: event.status.as_str(),
+        error_code: event.error_code.as_deref(),
+        occurred_at: event
+            .occurred_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+    })
+    .unwrap_or_default();
+    let now = Utc::now();
+    let result = http
+        .post(&event.callback_url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header(
+            SIGNATURE_HEADER,
+            signature(secret.expose_secret(), now.timestamp(), &body),
+        )
+        .body(body)
+        .send()
+        .await;
+    let (response_status, error) = match result {
+        Ok(response) if response.status().is_success() => (Some(response.status().as_u16()), None),
+        Ok(response) => (
+            Some(response.status().as_u16()),
+            Some(format!("answered {}", response.status())),
+        ),
+        Err(e) if e.is_timeout() => (None, Some("no answer in time".to_owned())),
+        Err(e) if e.is_connect() => (None, Some("could not connect".to_owned())),
+        Err(_) => (None, Some("the request failed".to_owned())),
+    };
+    let attempt = CallbackAttempt {
+        event_id: event.event_id.clone(),
+        status: event.status,
+        attempt: event.attempts + 1,
+        at: now,
+        response_status,
+        error: error.clone(),
+    };
+    let next = match error {
+        None => None,
+        Some(_) => {
+            let jitter = rand::thread_rng().gen_range(0.0..=1.0);
+            let next = now
+                + chrono::Duration::from_std(next_delay(event.attempts, jitter))
+                    .unwrap_or_default();
+            let give_up =
+                event.occurred_at + chrono::Duration::from_std(RETRY_FOR).unwrap_or_default();
+            (next < give_up).then_some(next)
+        }
+    };
+    store
+        .record_callback_attempt(&event.event_id, &attempt, next)
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_is_the_contracts_hmac() {
+        // HMAC-SHA256("secret", "1700000000.{}") computed independently (Python hmac module).
+        assert_eq!(
+            signature("secret", 1_700_000_000, b"{}"),
+            "t=1700000000,v1=b8569b78799ff9e3cbff0fc2d63a33a2b57f3282abd07c37ae5e8e7d79a5f163"
+        );
+    }
+
+    #[test]
+    fn delays_grow_and_are_bounded() {
+        assert!(next_delay(0, 0.0) >= Duration::from_millis(500));
+        assert!(next_delay(3, 1.0) > next_delay(0, 1.0));
+        assert!(next_delay(30, 1.0) <= MAX_BACKOFF);
+    }
+}

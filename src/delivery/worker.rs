@@ -1,0 +1,259 @@
+//! Delivery workers: take due messages from the store's outbox, send them through the same client
+//! and limiter as synchronous sends, and record the outcome.
+//!
+//! Guarantees (see README "Delivery guarantees"): a message is leased to one worker at a time; a
+//! transient failure puts it back with backoff until its deadline, then it is `failed` with
+//! `expired`; only an attempt whose outcome is unknown (a timeout after sending, or a worker that
+//! died holding the lease) can lead to a second send, and such messages are flagged
+//! `outcomeUnknown`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use rand::Rng;
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+
+use super::bulk::{assign, join_destinations, Assignment, RECIPIENTS_PER_CALL};
+use super::{failure_code, failure_text, update, Delivery};
+use crate::plivo::retry::{backoff, is_transient};
+use crate::plivo::{AttemptError, PlivoError};
+use crate::store::{ClaimedMessage, MessageStatus, StoreError};
+
+/// How a worker runs.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Who holds the leases (unique per process).
+    pub owner: String,
+    /// How long a lease lasts; longer than one attempt can take.
+    pub lease: Duration,
+    /// Messages in delivery at once (per process).
+    pub concurrency: usize,
+    /// How often to look for due messages when idle.
+    pub poll: Duration,
+    /// How long one attempt may wait for a slot within Plivo's limits.
+    pub slot_wait: Duration,
+}
+
+/// Runs until `stop` turns true, then lets in-flight sends finish (the caller bounds how long).
+pub async fn run(delivery: Delivery, config: WorkerConfig, mut stop: watch::Receiver<bool>) {
+    let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
+    let mut tasks = JoinSet::new();
+    while !*stop.borrow() {
+        while tasks.try_join_next().is_some() {}
+        let free = slots.available_permits();
+        if free == 0 {
+            tokio::select! {
+                _ = tasks.join_next() => {}
+                _ = stop.changed() => {}
+            }
+            continue;
+        }
+        let now = Utc::now();
+        let lease_until =
+            now + chrono::Duration::from_std(config.lease).unwrap_or(chrono::Duration::seconds(60));
+        let limit = u32::try_from(free).unwrap_or(u32::MAX);
+        let claimed = match delivery
+            .store()
+            .claim_due(&config.owner, now, lease_until, limit)
+            .await
+        {
+            Ok(claimed) => claimed,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not claim due messages");
+                sleep_or_stop(config.poll, &mut stop).await;
+                continue;
+            }
+        };
+        if claimed.is_empty() {
+            tokio::select! {
+                () = tokio::time::sleep(config.poll) => {}
+                () = delivery.work_arrived().notified() => {}
+                _ = stop.changed() => {}
+            }
+            continue;
+        }
+        for group in group_for_plivo(claimed) {
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                break;
+            };
+            tasks.spawn(deliver(delivery.clone(), group, config.slot_wait, slot));
+        }
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+async fn sleep_or_stop(pause: Duration, stop: &mut watch::Receiver<bool>) {
+    tokio::select! {
+        () = tokio::time::sleep(pause) => {}
+        _ = stop.changed() => {}
+    }
+}
+
+/// Messages of one batch go to Plivo together (up to [`RECIPIENTS_PER_CALL`]); others alone.
+fn group_for_plivo(claimed: Vec<ClaimedMessage>) -> Vec<Vec<ClaimedMessage>> {
+    let mut groups = Vec::new();
+    let mut batches: BTreeMap<String, Vec<ClaimedMessage>> = BTreeMap::new();
+    for message in claimed {
+        match message.record.batch_id.clone() {
+            Some(batch) => batches.entry(batch).or_default().push(message),
+            None => groups.push(vec![message]),
+        }
+    }
+    for (_, mut batch) in batches {
+        while !batch.is_empty() {
+            let rest = batch.split_off(batch.len().min(RECIPIENTS_PER_CALL));
+            groups.push(std::mem::replace(&mut batch, rest));
+        }
+    }
+    groups
+}
+
+/// One Plivo call for a group, and its outcome recorded on each message.
+async fn deliver(
+    delivery: Delivery,
+    group: Vec<ClaimedMessage>,
+    slot_wait: Duration,
+    _slot: OwnedSemaphorePermit,
+) {
+    if let Err(e) = try_deliver(&delivery, group, slot_wait).await {
+        // The lease runs out and another attempt follows; nothing is lost.
+        tracing::error!(error = %e, "could not record a delivery outcome");
+    }
+}
+
+async fn try_deliver(
+    delivery: &Delivery,
+    group: Vec<ClaimedMessage>,
+    slot_wait: Duration,
+) -> Result<(), StoreError> {
+    let store = delivery.store();
+    let now = Utc::now();
+    let (expired, live): (Vec<_>, Vec<_>) = group.into_iter().partition(|m| m.deadline <= now);
+    for m in &expired {
+        let mut failed = update(MessageStatus::Failed);
+        failed.error_code = Some("expired".to_owned());
+        failed.error_message = Some("not accepted by Plivo within MESSAGE_TTL_SECONDS".to_owned());
+        store.finish_delivery(&m.record.id, &failed).await?;
+    }
+    let Some(first) = live.first() else {
+        return Ok(());
+    };
+    let recipients: Vec<&str> = live
+        .iter()
+        .map(|m| m.record.recipient_number.as_str())
+        .collect();
+    let body = delivery.dispatcher().body(
+        &first.record.sender_number,
+        join_destinations(recipients.iter().copied()),
+        first.record.message_text.as_deref(),
+        first.record.media_urls.iter().map(String::as_str),
+        first.record.media_ids.iter().map(String::as_str),
+    );
+    match delivery.dispatcher().attempt(&body, slot_wait).await {
+        Ok(response) => {
+            for (m, assignment) in live.iter().zip(assign(&recipients, &response)) {
+                let u = match assignment {
+                    Assignment::Queued(uuid) => {
+                        let mut queued = update(MessageStatus::Queued);
+                        queued.message_uuid = Some(uuid);
+                        queued
+                    }
+                    Assignment::Invalid => {
+                        let mut failed = update(MessageStatus::Failed);
+                        failed.error_code = Some("invalid_number".to_owned());
+                        failed.error_message =
+                            Some("Plivo listed this number in invalid_number".to_owned());
+                        failed
+                    }
+                    Assignment::Unaccounted => {
+                        let mut queued = update(MessageStatus::Queued);
+                        queued.error_message = Some(
+                            "Plivo accepted the batch but returned no UUID for this recipient"
+                                .to_owned(),
+                        );
+                        queued
+                    }
+                };
+                store.finish_delivery(&m.record.id, &u).await?;
+            }
+        }
+        Err(AttemptError::NoSlot) => {
+            for m in &live {
+                store.release_lease(&m.record.id).await?;
+            }
+        }
+        Err(err) if is_transient(err.failure()) || matches!(err, AttemptError::Decode { .. }) => {
+            let unknown = matches!(err, AttemptError::Timeout | AttemptError::Decode { .. });
+            let policy = delivery.dispatcher().retry_policy();
+            for m in &live {
+                let jitter = rand::thread_rng().gen_range(0.0..=1.0);
+                let delay = backoff(policy.base, m.attempts.saturating_sub(1).min(16), jitter);
+                let next =
+                    (now + chrono::Duration::from_std(delay).unwrap_or_default()).min(m.deadline);
+                let detail = format!("attempt {} failed: {err}; retrying", m.attempts);
+                store
+                    .retry_delivery(&m.record.id, next, &detail, unknown, Utc::now())
+                    .await?;
+            }
+        }
+        Err(err) => {
+            let e = PlivoError::from_last_attempt(err, Duration::ZERO);
+            for m in &live {
+                let mut failed = update(MessageStatus::Failed);
+                failed.error_code = Some(failure_code(&e).to_owned());
+                failed.error_message = Some(failure_text(&e));
+                store.finish_delivery(&m.record.id, &failed).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MessageRecord;
+
+    fn claimed(id: &str, batch: Option<&str>) -> ClaimedMessage {
+        let now = Utc::now();
+        ClaimedMessage {
+            record: MessageRecord {
+                id: id.into(),
+                status: MessageStatus::Sending,
+                recipient_number: "+14155551234".into(),
+                sender_number: "+14155550100".into(),
+                message_text: None,
+                media_urls: vec![],
+                media_ids: vec![],
+                message_uuid: None,
+                error_code: None,
+                error_message: None,
+                outcome_unknown: false,
+                callback_url: None,
+                batch_id: batch.map(str::to_owned),
+                created_at: now,
+                updated_at: now,
+                events: vec![],
+                callback_attempts: None,
+            },
+            attempts: 1,
+            deadline: now,
+            taken_over: false,
+        }
+    }
+
+    #[test]
+    fn batches_go_together_in_chunks_and_singles_alone() {
+        let mut claimed_messages: Vec<_> = (0..250)
+            .map(|i| claimed(&format!("b{i}"), Some("batch")))
+            .collect();
+        claimed_messages.push(claimed("s1", None));
+        claimed_messages.push(claimed("s2", None));
+        let groups = group_for_plivo(claimed_messages);
+        let sizes: Vec<usize> = groups.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [1, 1, 100, 100, 50]);
+    }
+}

@@ -1,0 +1,235 @@
+//! Plivo's account limits (plivo-api.md §3.4), kept for the synchronous and asynchronous paths
+//! together: at most `PLIVO_MAX_RPS` requests in any one-second window and `PLIVO_MAX_CONCURRENCY`
+//! in flight. With several instances (see `delivery::fleet`) each takes an equal share, and a 429
+//! pauses every caller of the limiter (and, through the database, every instance).
+//!
+//! The rate is a GCRA with no burst (`governor`): requests are evenly spaced, so a one-second
+//! window holds at most `rate + 1` of them; the share is computed so that even the sum over all
+//! instances stays within `PLIVO_MAX_RPS`.
+
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+
+/// No slot to call Plivo came free within the wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("Plivo's request limits leave no slot free right now")]
+pub struct Saturated;
+
+/// Held while a request to Plivo is in flight.
+#[derive(Debug)]
+pub struct Permit {
+    _slot: OwnedSemaphorePermit,
+}
+
+struct Share {
+    instances: u32,
+    rate: Arc<DefaultDirectRateLimiter>,
+    slots: Arc<Semaphore>,
+}
+
+/// The limiter every request to Plivo goes through.
+pub struct Limiter {
+    max_rps: u32,
+    max_concurrency: u32,
+    share: RwLock<Share>,
+    paused_until: Mutex<Option<Instant>>,
+}
+
+impl std::fmt::Debug for Limiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Limiter")
+            .field("max_rps", &self.max_rps)
+            .field("max_concurrency", &self.max_concurrency)
+            .field("instances", &self.instances())
+            .finish()
+    }
+}
+
+/// The requests per second one of `instances` may make so that all together stay within `max_rps`
+/// in every one-second window (each evenly spaced stream can put `rate + 1` in a window).
+pub fn rate_share(max_rps: u32, instances: u32) -> f64 {
+    let instances = instances.max(1);
+    let budget = max_rps.saturating_sub(instances).max(1);
+    f64::from(budget) / f64::from(instances)
+}
+
+/// The requests in flight one of `instances` may have.
+pub fn concurrency_share(max_concurrency: u32, instances: u32) -> u32 {
+    (max_concurrency / instances.max(1)).max(1)
+}
+
+fn share(max_rps: u32, max_concurrency: u32, instances: u32) -> Share {
+    let period = Duration::from_secs_f64(1.0 / rate_share(max_rps, instances));
+    let quota = Quota::with_period(period)
+        .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+        .allow_burst(NonZeroU32::MIN);
+    Share {
+        instances,
+        rate: Arc::new(RateLimiter::direct(quota)),
+        slots: Arc::new(Semaphore::new(
+            concurrency_share(max_concurrency, instances) as usize,
+        )),
+    }
+}
+
+impl Limiter {
+    /// A limiter for one instance; [`Limiter::set_instances`] changes the share.
+    pub fn new(max_rps: u32, max_concurrency: u32) -> Self {
+        Self {
+            max_rps,
+            max_concurrency,
+            share: RwLock::new(share(max_rps, max_concurrency, 1)),
+            paused_until: Mutex::new(None),
+        }
+    }
+
+    /// How many instances share the account now.
+    pub fn instances(&self) -> u32 {
+        self.share.read().map_or(1, |s| s.instances)
+    }
+
+    /// Takes an equal share of the account's limits among `instances`.
+    pub fn set_instances(&self, instances: u32) {
+        let instances = instances.max(1);
+        if let Ok(mut current) = self.share.write() {
+            if current.instances != instances {
+                tracing::info!(instances, "sharing Plivo's limits with other instances");
+                *current = share(self.max_rps, self.max_concurrency, instances);
+            }
+        }
+    }
+
+    /// Holds every request until `until` (after a 429 from Plivo, or at start-up).
+    pub fn pause_until(&self, until: Instant) {
+        if let Ok(mut paused) = self.paused_until.lock() {
+            if paused.is_none_or(|p| p < until) {
+                *paused = Some(until);
+            }
+        }
+    }
+
+    /// The pause in force, if any.
+    pub fn paused_until(&self) -> Option<Instant> {
+        self.paused_until
+            .lock()
+            .ok()
+            .and_then(|p| *p)
+            .filter(|p| *p > Instant::now())
+    }
+
+    /// Waits (at most `max_wait`) for a moment when a request may go to Plivo.
+    pub async fn acquire(&self, max_wait: Duration) -> Result<Permit, Saturated> {
+        let deadline = Instant::now() + max_wait;
+        if let Some(until) = self.paused_until() {
+            if until > deadline {
+                return Err(Saturated);
+            }
+            tokio::time::sleep_until(until).await;
+        }
+        let (rate, slots) = match self.share.read() {
+            Ok(s) => (s.rate.clone(), s.slots.clone()),
+            Err(_) => return Err(Saturated),
+        };
+        let slot = tokio::time::timeout_at(deadline, slots.acquire_owned())
+            .await
+            .map_err(|_| Saturated)?
+            .map_err(|_| Saturated)?;
+        loop {
+            match rate.check() {
+                Ok(()) => return Ok(Permit { _slot: slot }),
+                Err(not_until) => {
+                    let wait = not_until.wait_time_from(DefaultClock::default().now());
+                    if Instant::now() + wait > deadline {
+                        return Err(Saturated);
+                    }
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_keep_the_sum_within_the_account_limit() {
+        for max_rps in [1, 2, 10, 60, 300] {
+            for instances in 1..=8 {
+                let rate = rate_share(max_rps, instances);
+                // Each evenly spaced stream puts at most floor(rate) + 1 requests in a second.
+                let worst = f64::from(instances) * (rate.floor() + 1.0);
+                if max_rps >= 2 * instances {
+                    assert!(
+                        worst <= f64::from(max_rps),
+                        "{max_rps}/{instances}: {worst}"
+                    );
+                }
+            }
+        }
+        assert_eq!(concurrency_share(100, 3), 33);
+        assert_eq!(concurrency_share(1, 3), 1);
+    }
+
+    #[tokio::test]
+    async fn requests_are_spaced_to_the_rate() {
+        let limiter = Limiter::new(11, 100); // 10 a second: 100 ms apart
+        let started = Instant::now();
+        for _ in 0..4 {
+            limiter.acquire(Duration::from_secs(5)).await.unwrap();
+        }
+        assert!(
+            started.elapsed() >= Duration::from_millis(290),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn concurrency_is_bounded_and_waiting_is_bounded() {
+        let limiter = Limiter::new(10_000, 2);
+        let a = limiter.acquire(Duration::from_secs(1)).await.unwrap();
+        let _b = limiter.acquire(Duration::from_secs(1)).await.unwrap();
+        assert_eq!(
+            limiter
+                .acquire(Duration::from_millis(50))
+                .await
+                .unwrap_err(),
+            Saturated
+        );
+        drop(a);
+        assert!(limiter.acquire(Duration::from_millis(50)).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_pause_holds_everyone() {
+        let limiter = Limiter::new(10_000, 10);
+        limiter.pause_until(Instant::now() + Duration::from_millis(200));
+        assert_eq!(
+            limiter
+                .acquire(Duration::from_millis(50))
+                .await
+                .unwrap_err(),
+            Saturated
+        );
+        let started = Instant::now();
+        limiter.acquire(Duration::from_secs(1)).await.unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(140));
+    }
+
+    #[test]
+    fn instance_count_changes_the_share() {
+        let limiter = Limiter::new(60, 100);
+        limiter.set_instances(3);
+        assert_eq!(limiter.instances(), 3);
+        limiter.set_instances(0);
+        assert_eq!(limiter.instances(), 1);
+    }
+}
