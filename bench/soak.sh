@@ -8,5 +8,5 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 target="${CARGO_TARGET_DIR:-$root/target}"
 cd "$root"
 cargo build --release --quiet --bin mms-gateway
-cargo build --release --quiet --manifest-path bench/Cargo.toml
+cargo build --release --quiet --manifest-path bench/Cargo.toml --target-dir "$target"
 exec "$target/release/mms-bench" soak --service "$target/release/mms-gateway" "$@"
