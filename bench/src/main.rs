@@ -98,7 +98,10 @@ impl Opts {
                 .context("--service PATH (the release mms-gateway binary) is required")?,
         );
         if !path.exists() {
-            bail!("{} does not exist; build it with cargo build --release", path.display());
+            bail!(
+                "{} does not exist; build it with cargo build --release",
+                path.display()
+            );
         }
         Ok(path)
     }
@@ -259,7 +262,10 @@ fn start_service(
         .env("PLIVO_API_BASE_URL", format!("http://{plivo}"))
         .env("HOST", "127.0.0.1")
         .env("PORT", port.to_string())
-        .env("DATABASE_URL", format!("sqlite://{}/bench.db", dir.display()))
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/bench.db", dir.display()),
+        )
         // The stand-in is not Plivo: the service's own limits towards Plivo must not cap the run.
         .env("PLIVO_MAX_RPS", "1000000")
         .env("PLIVO_MAX_CONCURRENCY", "100000")
@@ -400,7 +406,11 @@ fn run(opts: &Opts) -> anyhow::Result<()> {
     )?;
     let service_pid = service.pid();
     let nginx = if scenarios.iter().any(|s| s.target == "relay") {
-        Some(start_nginx(opts.get("nginx").unwrap_or("nginx"), plivo, &dir)?)
+        Some(start_nginx(
+            opts.get("nginx").unwrap_or("nginx"),
+            plivo,
+            &dir,
+        )?)
     } else {
         None
     };
@@ -426,7 +436,9 @@ fn run(opts: &Opts) -> anyhow::Result<()> {
     for scenario in scenarios {
         let (addr, pids) = match scenario.target.as_str() {
             "relay" => {
-                let (p, a) = nginx.as_ref().expect("nginx runs when a relay scenario exists");
+                let (p, a) = nginx
+                    .as_ref()
+                    .expect("nginx runs when a relay scenario exists");
                 (*a, procfs::with_children(p.pid()))
             }
             _ => (service_addr, vec![service_pid]),
@@ -458,10 +470,9 @@ fn run(opts: &Opts) -> anyhow::Result<()> {
                 let answers_all =
                     (outcome.answered() as f64 * total_secs / duration.as_secs_f64()).max(1.0);
                 let cpu = (cpu_of(&pids) - cpu_before).as_secs_f64() * 1e6 / answers_all;
-                let stand_in_cpu = (procfs::cpu_time(stand_in.pid()) - stand_in_before)
-                    .as_secs_f64()
-                    * 1e6
-                    / answers_all;
+                let stand_in_cpu =
+                    (procfs::cpu_time(stand_in.pid()) - stand_in_before).as_secs_f64() * 1e6
+                        / answers_all;
                 let peak_kib = pids
                     .iter()
                     .map(|&p| procfs::status_kib(p, "VmHWM"))
@@ -577,7 +588,10 @@ fn report(rows: &[Row], concurrency: usize) {
             );
         }
         let p99 = sync.outcome.ms(0.99);
-        println!("target sync p99 < 10 ms: {p99:.2} ms → {}", verdict(p99 < 10.0));
+        println!(
+            "target sync p99 < 10 ms: {p99:.2} ms → {}",
+            verdict(p99 < 10.0)
+        );
     }
     let peak = rows
         .iter()
@@ -587,7 +601,11 @@ fn report(rows: &[Row], concurrency: usize) {
         .max();
     if let Some(peak) = peak {
         let mib = peak as f64 / 1024.0;
-        println!("target service peak memory < 30 MB: {mib:.1} MiB ({:.1} MB) → {}", peak as f64 * 1.024 / 1000.0, verdict(peak as f64 * 1024.0 < 30e6));
+        println!(
+            "target service peak memory < 30 MB: {mib:.1} MiB ({:.1} MB) → {}",
+            peak as f64 * 1.024 / 1000.0,
+            verdict(peak as f64 * 1024.0 < 30e6)
+        );
     }
     match (get("async"), get("sync")) {
         (Some(a), Some(s)) => println!(
@@ -671,7 +689,10 @@ fn soak(opts: &Opts) -> anyhow::Result<()> {
         plivo,
         &dir,
         &[
-            ("RUST_LOG", opts.get("log-level").unwrap_or("warn").to_owned()),
+            (
+                "RUST_LOG",
+                opts.get("log-level").unwrap_or("warn").to_owned(),
+            ),
             ("PLIVO_TIMEOUT_MS", "300".to_owned()),
             ("PLIVO_MAX_RETRIES", "2".to_owned()),
             ("PLIVO_RETRY_BASE_MS", "5".to_owned()),
@@ -689,7 +710,9 @@ fn soak(opts: &Opts) -> anyhow::Result<()> {
     // the asynchronous and bulk forms (answered 202 once they exist, 200/400 before).
     let good = serde_json::json!({"recipientNumber": "+14155551234", "messageText": "soak", "mediaUrl": "https://example.com/a.gif"});
     let mut async_ = json(good.clone());
-    async_.headers.push(("prefer".into(), "respond-async".into()));
+    async_
+        .headers
+        .push(("prefer".into(), "respond-async".into()));
     async_.expect = 202;
     let mix = vec![
         json(good.clone()),
@@ -720,7 +743,13 @@ fn soak(opts: &Opts) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     // Warm-up, then the starting level.
-    runtime.block_on(load::run(addr, &mix, concurrency, Duration::ZERO, Duration::from_secs(3)))?;
+    runtime.block_on(load::run(
+        addr,
+        &mix,
+        concurrency,
+        Duration::ZERO,
+        Duration::from_secs(3),
+    ))?;
     std::thread::sleep(Duration::from_millis(500));
     let started = Instant::now();
     let first = snapshot(pid, started);
@@ -747,7 +776,10 @@ fn soak(opts: &Opts) -> anyhow::Result<()> {
     std::thread::sleep(Duration::from_secs(2));
     let last = snapshot(pid, started);
     print_snapshot("end", &last);
-    println!("answers: {answered} ({:.0}/s); by outcome: {totals:?}", answered as f64 / duration.as_secs_f64());
+    println!(
+        "answers: {answered} ({:.0}/s); by outcome: {totals:?}",
+        answered as f64 / duration.as_secs_f64()
+    );
     println!("(\"other\" statuses are the contract's answers to the stand-in's faults: 502, 503, 504; and 200/400 for async/bulk before they exist)");
     let fd_growth = last.fds as i64 - first.fds as i64;
     let rss_growth = last.rss_kib as f64 / 1024.0 - first.rss_kib as f64 / 1024.0;

@@ -57,14 +57,27 @@ async fn answer(
     if mode == Mode::Faults {
         match n % 100 {
             // A 5xx storm of three in a row.
-            7..=9 => return Ok(json(StatusCode::INTERNAL_SERVER_ERROR, br#"{"error":"internal error"}"#)),
+            7..=9 => {
+                return Ok(json(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    br#"{"error":"internal error"}"#,
+                ))
+            }
             // 429 with a short Retry-After, and one without.
             21 => {
-                let mut r = json(StatusCode::TOO_MANY_REQUESTS, br#"{"error":"too many requests"}"#);
+                let mut r = json(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    br#"{"error":"too many requests"}"#,
+                );
                 r.headers_mut().insert("retry-after", "0".parse().unwrap());
                 return Ok(r);
             }
-            22 => return Ok(json(StatusCode::TOO_MANY_REQUESTS, br#"{"error":"too many requests"}"#)),
+            22 => {
+                return Ok(json(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    br#"{"error":"too many requests"}"#,
+                ))
+            }
             // Slower than the service's PLIVO_TIMEOUT_MS in the soak.
             33 => tokio::time::sleep(Duration::from_millis(600)).await,
             // Drop the connection without an answer.
@@ -73,7 +86,8 @@ async fn answer(
             55 => return Ok(json(StatusCode::ACCEPTED, b"\x00garbage")),
             66 => {
                 let mut r = json(StatusCode::BAD_GATEWAY, b"<html>Bad Gateway</html>");
-                r.headers_mut().insert("content-type", "text/html".parse().unwrap());
+                r.headers_mut()
+                    .insert("content-type", "text/html".parse().unwrap());
                 return Ok(r);
             }
             _ => {}
