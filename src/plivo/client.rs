@@ -89,14 +89,25 @@ impl PlivoApi for PlivoClient {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
-        let bytes = response.bytes().await.map_err(transport_error)?;
+        let (bytes, cut) = read_capped(response).await.map_err(transport_error)?;
         if (200..300).contains(&status) {
+            if cut {
+                return Err(AttemptError::Decode {
+                    status,
+                    detail: format!("the answer is larger than {MAX_ANSWER_BYTES} bytes"),
+                });
+            }
             return serde_json::from_slice(&bytes).map_err(|e| AttemptError::Decode {
                 status,
                 detail: e.to_string(),
             });
         }
         let (api_id, message) = ErrorBody::parse(&bytes);
+        let message = if message.chars().count() > MAX_ERROR_CHARS {
+            message.chars().take(MAX_ERROR_CHARS).collect::<String>() + "…"
+        } else {
+            message
+        };
         Err(AttemptError::Status {
             status,
             message,
@@ -104,6 +115,27 @@ impl PlivoApi for PlivoClient {
             retry_after,
         })
     }
+}
+
+/// The most of one answer this service reads. Plivo's answers are a few hundred bytes; reading a
+/// misbehaving server's megabytes would only cost memory and time.
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+/// The most characters of Plivo's error text passed on (in logs and in `details`).
+pub const MAX_ERROR_CHARS: usize = 500;
+
+/// Reads the body up to [`MAX_ANSWER_BYTES`]; `true` when it was longer and was cut there.
+async fn read_capped(mut response: reqwest::Response) -> Result<(Vec<u8>, bool), reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = MAX_ANSWER_BYTES - body.len();
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            return Ok((body, true));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((body, false))
 }
 
 /// Turns a reqwest error into an attempt failure without ever including the URL's credentials.
