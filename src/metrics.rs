@@ -260,7 +260,7 @@ pub fn plivo_outcome<T>(result: &Result<T, AttemptError>) -> &'static str {
         Err(AttemptError::Timeout) => "timeout",
         Err(AttemptError::Network(_)) => "network_error",
         Err(AttemptError::Decode { .. }) => "unreadable_answer",
-        Err(AttemptError::NoSlot) => "no_slot",
+        Err(AttemptError::NoSlot { .. }) => "no_slot",
     }
 }
 

@@ -66,17 +66,24 @@ fn harness() -> Harness {
             base: Duration::from_millis(1),
         },
     );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = runtime
+        .block_on(mms_gateway::store::connect("sqlite::memory:"))
+        .expect("in-memory store");
+    let dispatcher = Dispatcher::new(sender, "+14155550100".into(), None);
     let state = AppState {
+        delivery: mms_gateway::delivery::Delivery::new(store, dispatcher, Duration::from_secs(60)),
+        metrics: mms_gateway::metrics::Metrics::new(),
+        ops: mms_gateway::http::ops_layers::OpsState::new(&config.ops).expect("ops state"),
         config: Arc::new(config),
-        dispatcher: Dispatcher::new(sender, "+14155550100".into(), None),
     };
     Harness {
         router: router(state),
         plivo_calls,
-        runtime: tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap(),
+        runtime,
     }
 }
 

@@ -515,12 +515,16 @@ async fn a_storm_of_429_with_a_long_retry_after_stops_at_once_and_passes_it_on()
         32,
         |a| {
             assert_error(a, 503, "provider_unavailable", case);
-            assert_eq!(a.retry_after, Some(120), "{case}");
+            assert!(
+                a.retry_after.is_some_and(|s| (110..=120).contains(&s)),
+                "{case}: {a:?}"
+            );
         },
     )
     .await;
-    // A Retry-After over 30 s ends the retries: one call per request.
-    assert_eq!(plivo.calls(), 33);
+    // A Retry-After over 30 s ends the retries, and the 429 pauses the whole service for that
+    // long: the first request is the only one that reaches Plivo.
+    assert_eq!(plivo.calls(), 1);
 }
 
 #[tokio::test]

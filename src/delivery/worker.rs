@@ -180,7 +180,7 @@ async fn try_deliver(
                 store.finish_delivery(&m.record.id, &u).await?;
             }
         }
-        Err(AttemptError::NoSlot) => {
+        Err(AttemptError::NoSlot { .. }) => {
             for m in &live {
                 store.release_lease(&m.record.id).await?;
             }

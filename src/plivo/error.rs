@@ -27,7 +27,10 @@ pub enum AttemptError {
     Network(String),
     /// No slot within Plivo's limits came free in time; nothing was sent.
     #[error("Plivo's request limits left no slot free in time")]
-    NoSlot,
+    NoSlot {
+        /// When a slot is expected.
+        retry_after: Duration,
+    },
     /// Plivo answered 2xx with a body that is not its success JSON.
     #[error("Plivo answered {status} with a body that could not be read: {detail}")]
     Decode {
@@ -48,7 +51,7 @@ impl AttemptError {
                 ..
             } => Failure::Status(*status, *retry_after),
             Self::Timeout => Failure::Timeout,
-            Self::Network(_) | Self::NoSlot => Failure::Network,
+            Self::Network(_) | Self::NoSlot { .. } => Failure::Network,
             // A 2xx that can't be read was accepted by Plivo: never resend it.
             Self::Decode { status, .. } => Failure::Status(*status, None),
         }
@@ -126,9 +129,9 @@ impl PlivoError {
             } => Self::Unexpected(format!("Plivo answered {status}: {message}")),
             AttemptError::Decode { .. } => Self::Unexpected(err.to_string()),
             AttemptError::Timeout => Self::Timeout,
-            AttemptError::NoSlot => Self::Unavailable {
+            AttemptError::NoSlot { retry_after } => Self::Unavailable {
                 last: err.to_string(),
-                retry_after: next_delay,
+                retry_after,
             },
             AttemptError::Network(detail) => Self::Unavailable {
                 last: format!("could not reach Plivo: {detail}"),

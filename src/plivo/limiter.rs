@@ -19,7 +19,21 @@ use tokio::time::Instant;
 /// No slot to call Plivo came free within the wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("Plivo's request limits leave no slot free right now")]
-pub struct Saturated;
+pub struct Saturated {
+    /// When to try again: the rest of a pause after a 429, or a second.
+    pub retry_after: Duration,
+}
+
+/// The longest pause a `Retry-After` from Plivo can impose on the whole service.
+pub const MAX_PAUSE: Duration = Duration::from_secs(300);
+
+fn saturated(until: Option<Instant>) -> Saturated {
+    let retry_after = until
+        .map(|u| u.saturating_duration_since(Instant::now()))
+        .filter(|d| !d.is_zero())
+        .unwrap_or(Duration::from_secs(1));
+    Saturated { retry_after }
+}
 
 /// Held while a request to Plivo is in flight.
 #[derive(Debug)]
@@ -107,6 +121,7 @@ impl Limiter {
 
     /// Holds every request until `until` (after a 429 from Plivo, or at start-up).
     pub fn pause_until(&self, until: Instant) {
+        let until = until.min(Instant::now() + MAX_PAUSE);
         if let Ok(mut paused) = self.paused_until.lock() {
             if paused.is_none_or(|p| p < until) {
                 *paused = Some(until);
@@ -128,25 +143,25 @@ impl Limiter {
         let deadline = Instant::now() + max_wait;
         if let Some(until) = self.paused_until() {
             if until > deadline {
-                return Err(Saturated);
+                return Err(saturated(Some(until)));
             }
             tokio::time::sleep_until(until).await;
         }
         let (rate, slots) = match self.share.read() {
             Ok(s) => (s.rate.clone(), s.slots.clone()),
-            Err(_) => return Err(Saturated),
+            Err(_) => return Err(saturated(None)),
         };
         let slot = tokio::time::timeout_at(deadline, slots.acquire_owned())
             .await
-            .map_err(|_| Saturated)?
-            .map_err(|_| Saturated)?;
+            .map_err(|_| saturated(None))?
+            .map_err(|_| saturated(None))?;
         loop {
             match rate.check() {
                 Ok(()) => return Ok(Permit { _slot: slot }),
                 Err(not_until) => {
                     let wait = not_until.wait_time_from(DefaultClock::default().now());
                     if Instant::now() + wait > deadline {
-                        return Err(Saturated);
+                        return Err(saturated(None));
                     }
                     tokio::time::sleep(wait).await;
                 }
@@ -197,13 +212,11 @@ mod tests {
         let limiter = Limiter::new(10_000, 2);
         let a = limiter.acquire(Duration::from_secs(1)).await.unwrap();
         let _b = limiter.acquire(Duration::from_secs(1)).await.unwrap();
-        assert_eq!(
-            limiter
-                .acquire(Duration::from_millis(50))
-                .await
-                .unwrap_err(),
-            Saturated
-        );
+        let saturated = limiter
+            .acquire(Duration::from_millis(50))
+            .await
+            .unwrap_err();
+        assert_eq!(saturated.retry_after, Duration::from_secs(1));
         drop(a);
         assert!(limiter.acquire(Duration::from_millis(50)).await.is_ok());
     }
@@ -212,13 +225,11 @@ mod tests {
     async fn a_pause_holds_everyone() {
         let limiter = Limiter::new(10_000, 10);
         limiter.pause_until(Instant::now() + Duration::from_millis(200));
-        assert_eq!(
-            limiter
-                .acquire(Duration::from_millis(50))
-                .await
-                .unwrap_err(),
-            Saturated
-        );
+        let saturated = limiter
+            .acquire(Duration::from_millis(50))
+            .await
+            .unwrap_err();
+        assert!(saturated.retry_after <= Duration::from_millis(200));
         let started = Instant::now();
         limiter.acquire(Duration::from_secs(1)).await.unwrap();
         assert!(started.elapsed() >= Duration::from_millis(140));

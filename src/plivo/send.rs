@@ -65,12 +65,16 @@ impl RetryingSender {
         max_wait: Duration,
     ) -> Result<SendMessageResponse, AttemptError> {
         let _permit = match &self.limiter {
-            Some(limiter) => Some(
-                limiter
-                    .acquire(max_wait)
-                    .await
-                    .map_err(|_| AttemptError::NoSlot)?,
-            ),
+            Some(limiter) => {
+                Some(
+                    limiter
+                        .acquire(max_wait)
+                        .await
+                        .map_err(|s| AttemptError::NoSlot {
+                            retry_after: s.retry_after,
+                        })?,
+                )
+            }
             None => None,
         };
         let result = self.api.send_message(body).await;
@@ -86,9 +90,7 @@ impl RetryingSender {
             Some(limiter),
         ) = (&result, &self.limiter)
         {
-            let pause = retry_after
-                .unwrap_or(DEFAULT_429_PAUSE)
-                .min(super::retry::MAX_RETRY_AFTER);
+            let pause = retry_after.unwrap_or(DEFAULT_429_PAUSE);
             limiter.pause_until(tokio::time::Instant::now() + pause);
         }
         result
@@ -111,12 +113,9 @@ impl RetryingSender {
                         attempts: retries + 1,
                     })
                 }
-                Err(AttemptError::NoSlot) => {
+                Err(err @ AttemptError::NoSlot { .. }) => {
                     tracing::warn!("no slot within Plivo's limits in time");
-                    return Err(PlivoError::Unavailable {
-                        last: AttemptError::NoSlot.to_string(),
-                        retry_after: Duration::from_secs(1),
-                    });
+                    return Err(PlivoError::from_last_attempt(err, Duration::ZERO));
                 }
                 Err(err) => err,
             };
