@@ -1,6 +1,7 @@
 //! Black-box tests: the real app on port 0 against a local Plivo stand-in.
 
 mod auth;
+mod delivery;
 mod hardening;
 mod helpers;
 mod media_preflight;
