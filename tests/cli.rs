@@ -1,0 +1,162 @@
+//! The binary itself: `serve --sandbox` prints a curl line that works as printed, `send` sends one
+//! MMS and prints its UUID, and bad settings stop start-up with exit code 2 and one line.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::json;
+use wiremock::matchers::{body_partial_json, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const BIN: &str = env!("CARGO_BIN_EXE_mms-gateway");
+
+/// A command with a clean environment (no `.env` is read from the temporary working directory).
+fn command(dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd
+}
+
+#[test]
+fn serve_without_settings_exits_2_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(dir.path()).arg("serve").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim(), "error: PLIVO_AUTH_ID is not set");
+
+    let out = command(dir.path())
+        .arg("serve")
+        .envs([
+            ("PLIVO_AUTH_ID", "MAXXXXXXXXXXXXXXXXXX"),
+            ("PLIVO_AUTH_TOKEN", "token"),
+            ("PLIVO_SENDER_NUMBER", "+1415"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.trim(),
+        r#"error: PLIVO_SENDER_NUMBER "+1415" is not a valid E.164 number"#
+    );
+}
+
+#[tokio::test]
+async fn the_sandbox_prints_a_curl_line_that_works_as_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = command(dir.path())
+        .args(["serve", "--sandbox"])
+        .envs([("PORT", "0"), ("HOST", "127.0.0.1"), ("RUST_LOG", "warn")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let curl = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::task::spawn_blocking(move || {
+            BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .find_map(|line| line.strip_prefix("try: ").map(str::to_owned))
+        }),
+    )
+    .await
+    .expect("the sandbox printed its curl line in time")
+    .unwrap()
+    .expect("a curl line");
+    // The line is `curl -s URL -H '…' -d '…'`: run what it says with reqwest.
+    let url = curl.split_whitespace().nth(2).unwrap().to_owned();
+    let body = curl
+        .split("-d '")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches('\'')
+        .to_owned();
+    let response = reqwest::Client::new()
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let response = response.unwrap();
+    assert_eq!(response.status(), 200);
+    let json: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(json["message"], "MMS sent successfully.");
+    assert!(
+        dir.path().join("mms-gateway.db").exists(),
+        "the default SQLite file is created"
+    );
+}
+
+#[tokio::test]
+async fn send_prints_the_uuid_or_exits_non_zero_with_one_line() {
+    let plivo = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/Account/MAXXXXXXXXXXXXXXXXXX/Message/"))
+        .and(body_partial_json(
+            json!({"dst": "+14155551234", "text": "hi", "media_urls": ["https://e.com/a.gif"]}),
+        ))
+        .respond_with(ResponseTemplate::new(202).set_body_json(json!({
+            "api_id": "a", "message": "message(s) queued", "message_uuid": ["cli-uuid-1"]
+        })))
+        .mount(&plivo)
+        .await;
+    Mock::given(method("POST"))
+        .and(body_partial_json(json!({"dst": "+14155550001"})))
+        .respond_with(
+            ResponseTemplate::new(400)
+                .set_body_json(json!({"error": "'14155550001' is not a valid phone number."})),
+        )
+        .mount(&plivo)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("PLIVO_AUTH_ID", "MAXXXXXXXXXXXXXXXXXX"),
+        ("PLIVO_AUTH_TOKEN", "token"),
+        ("PLIVO_SENDER_NUMBER", "+14155550100"),
+        ("PLIVO_API_BASE_URL", plivo.uri().leak()),
+    ];
+    let run = |args: &'static [&'static str]| {
+        let mut cmd = command(dir.path());
+        cmd.arg("send").args(args).envs(env);
+        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+    };
+
+    let ok = run(&[
+        "--to",
+        "+14155551234",
+        "--text",
+        "hi",
+        "--media",
+        "https://e.com/a.gif",
+    ])
+    .await
+    .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&ok.stdout).trim(), "cli-uuid-1");
+
+    let refused = run(&["--to", "+14155550001", "--media", "https://e.com/a.gif"])
+        .await
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("is not a valid phone number"), "{stderr}");
+
+    let invalid = run(&["--to", "+1415", "--media", "https://e.com/a.gif"])
+        .await
+        .unwrap();
+    assert_eq!(invalid.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&invalid.stderr).contains("invalid_phone_number"));
+}
