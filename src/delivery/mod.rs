@@ -113,10 +113,7 @@ impl Delivery {
     /// Records the message, sends it now, and records what Plivo answered.
     pub async fn send_now(&self, record: NewMessage, mms: &OutboundMms) -> Result<Sent, SendError> {
         let id = record.id.clone();
-        self.store.insert_message(&record).await?;
-        self.store
-            .update_status(&id, &update(MessageStatus::Sending))
-            .await?;
+        self.store.insert_sending(&record).await?;
         let result = self.dispatcher.send(mms).await;
         self.record_outcome(&id, &result).await?;
         Ok(result?)

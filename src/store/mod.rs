@@ -41,6 +41,10 @@ pub trait MessageStore: Send + Sync {
     /// Fails with [`StoreError::DuplicateId`] if the id is taken.
     async fn insert_message(&self, m: &NewMessage) -> Result<(), StoreError>;
 
+    /// Records a new message and moves it straight to `sending` (two events), in one write: the
+    /// synchronous path, which calls Plivo right after.
+    async fn insert_sending(&self, m: &NewMessage) -> Result<(), StoreError>;
+
     /// Moves a message forward (see [`MessageStatus::rank`]); atomic, so concurrent updates cannot
     /// interleave wrongly. An applied change appends an event and sets the UUID, error code and error
     /// message when given.

@@ -86,6 +86,12 @@ impl MessageStore for SqlStore {
             .await
     }
 
+    async fn insert_sending(&self, m: &NewMessage) -> Result<(), StoreError> {
+        let m = m.clone();
+        self.write(move |c| Box::pin(async move { sql::insert_sending(c, &m).await }))
+            .await
+    }
+
     async fn update_status(&self, id: &str, u: &StatusUpdate) -> Result<UpdateOutcome, StoreError> {
         self.update_by(MessageKey::Id, id, u).await
     }

@@ -242,7 +242,7 @@ async fn send_now(
     callback_url: Option<String>,
 ) -> Result<Answer, Failure> {
     let id = uuid::Uuid::new_v4().to_string();
-    tracing::info!(message.id = %id, recipient = %mms.to.masked(), "sending MMS");
+    tracing::debug!(message.id = %id, recipient = %mms.to.masked(), "sending MMS");
     let record = state
         .delivery
         .new_record(id.clone(), mms, callback_url, None);
@@ -256,7 +256,7 @@ async fn send_now(
         .first()
         .cloned()
         .unwrap_or_default();
-    tracing::info!(message.id = %id, message.uuid = %message_uuid, plivo.attempts = sent.attempts, "Plivo accepted the MMS");
+    tracing::debug!(message.id = %id, message.uuid = %message_uuid, plivo.attempts = sent.attempts, "Plivo accepted the MMS");
     json_answer(
         StatusCode::OK,
         &SendMmsResponse {
@@ -294,7 +294,7 @@ async fn accept(
         .enqueue(&records)
         .await
         .map_err(|e| Failure::Send(SendError::Store(e)))?;
-    tracing::info!(
+    tracing::debug!(
         messages = records.len(),
         batch.id = batch_id.as_deref().unwrap_or(""),
         "accepted for asynchronous delivery"

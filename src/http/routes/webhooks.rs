@@ -75,12 +75,12 @@ pub async fn plivo_status(
         .await
         .map_err(|e| super::messages::store_failure(&e))?;
     match outcome {
-        UpdateOutcome::Applied => tracing::info!(
+        UpdateOutcome::Applied => tracing::debug!(
             message.uuid = uuid,
             status = status.as_str(),
             "status updated from Plivo"
         ),
-        UpdateOutcome::Ignored => tracing::info!(
+        UpdateOutcome::Ignored => tracing::debug!(
             message.uuid = uuid,
             status = status.as_str(),
             "late or repeated status callback; ignored"

@@ -101,6 +101,23 @@ pub(crate) async fn insert_message(
     .await
 }
 
+/// Inserts a message and moves it to `sending` at once (its `accepted` and `sending` events).
+pub(crate) async fn insert_sending(
+    conn: &mut AnyConnection,
+    m: &NewMessage,
+) -> Result<(), StoreError> {
+    insert_message(conn, m).await?;
+    let sending = StatusUpdate {
+        status: MessageStatus::Sending,
+        message_uuid: None,
+        error_code: None,
+        error_message: None,
+        at: Utc::now().max(m.created_at),
+    };
+    update_status(conn, MessageKey::Id, &m.id, &sending).await?;
+    Ok(())
+}
+
 /// Appends an event after the message's last one. Callers hold the message row (they updated it in the
 /// same transaction), so two events of one message never race for the same `seq`. With `notify`, a
 /// status change of a message that has a `callback_url` is also queued for the caller
