@@ -269,6 +269,9 @@ fn start_service(
         // The stand-in is not Plivo: the service's own limits towards Plivo must not cap the run.
         .env("PLIVO_MAX_RPS", "1000000")
         .env("PLIVO_MAX_CONCURRENCY", "100000")
+        // One load generator is one client: its 64 connections must not trip the per-client cap.
+        .env("MAX_CONCURRENT_REQUESTS_PER_CLIENT", "4096")
+        .env("MAX_CONCURRENT_REQUESTS", "4096")
         .env("LOG_FORMAT", "json")
         .current_dir(dir)
         .stdin(Stdio::null());

@@ -7,10 +7,12 @@ use super::messages::status;
 use super::{micros, time};
 use crate::store::{CallbackAttempt, MessageStatus, PendingCallback, StoreError};
 
-/// Queues the message's latest event for its caller, if the message has a `callback_url`.
+/// Queues the message's event number `seq` (its latest when `None`) for its caller, if the message
+/// has a `callback_url`.
 pub(super) async fn queue_event(
     conn: &mut AnyConnection,
     message_id: &str,
+    seq: Option<i64>,
     status: MessageStatus,
     at: i64,
     error_code: Option<&str>,
@@ -18,7 +20,8 @@ pub(super) async fn queue_event(
     sqlx::query(
         "INSERT INTO callback_events (event_id, message_id, seq, status, error_code, occurred_at, \
          next_attempt_at, attempts) \
-         SELECT $1, m.id, (SELECT MAX(e.seq) FROM message_events e WHERE e.message_id = m.id), $3, $4, $5, $5, 0 \
+         SELECT $1, m.id, COALESCE($6, (SELECT MAX(e.seq) FROM message_events e WHERE e.message_id = m.id)), \
+         $3, $4, $5, $5, 0 \
          FROM messages m WHERE m.id = $2 AND m.callback_url IS NOT NULL",
     )
     .bind(uuid::Uuid::new_v4().to_string())
@@ -26,6 +29,7 @@ pub(super) async fn queue_event(
     .bind(status.as_str())
     .bind(error_code)
     .bind(at)
+    .bind(seq)
     .execute(&mut *conn)
     .await?;
     Ok(())

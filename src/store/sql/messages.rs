@@ -33,7 +33,7 @@ macro_rules! forward_update {
             $key,
             " = $1 AND ",
             rank_of_status!(),
-            " < $7 RETURNING id"
+            " < $7 RETURNING id, callback_url"
         )
     };
 }
@@ -70,14 +70,61 @@ pub(crate) async fn insert_message(
     conn: &mut AnyConnection,
     m: &NewMessage,
 ) -> Result<(), StoreError> {
+    insert_row(conn, m, MessageStatus::Accepted, m.created_at, None).await
+}
+
+/// Inserts a message with status `accepted` straight into the outbox: due now, failing with
+/// `expired` after `deadline`.
+pub(crate) async fn insert_queued_for_delivery(
+    conn: &mut AnyConnection,
+    m: &NewMessage,
+    deadline: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    insert_row(
+        conn,
+        m,
+        MessageStatus::Accepted,
+        m.created_at,
+        Some(deadline),
+    )
+    .await
+}
+
+/// Inserts a message and moves it to `sending` at once (its `accepted` and `sending` events): the
+/// synchronous path's one write before it calls Plivo.
+pub(crate) async fn insert_sending(
+    conn: &mut AnyConnection,
+    m: &NewMessage,
+) -> Result<(), StoreError> {
+    insert_row(
+        conn,
+        m,
+        MessageStatus::Sending,
+        Utc::now().max(m.created_at),
+        None,
+    )
+    .await
+}
+
+/// Inserts the message row in `status` with its events from `accepted` up to `status` (both
+/// `accepted` and `sending` when it starts as `sending`), in as few statements as possible; with a
+/// `deadline`, in the outbox.
+async fn insert_row(
+    conn: &mut AnyConnection,
+    m: &NewMessage,
+    status: MessageStatus,
+    status_at: DateTime<Utc>,
+    deadline: Option<DateTime<Utc>>,
+) -> Result<(), StoreError> {
     let created = micros(m.created_at);
+    let at = micros(status_at);
     sqlx::query(
         "INSERT INTO messages (id, status, recipient_number, sender_number, message_text, media_urls, \
-         media_ids, callback_url, batch_id, created_at, updated_at, outcome_unknown) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, 0)",
+         media_ids, callback_url, batch_id, created_at, updated_at, outcome_unknown, next_attempt_at, \
+         deadline_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $12, $13)",
     )
     .bind(&m.id)
-    .bind(MessageStatus::Accepted.as_str())
+    .bind(status.as_str())
     .bind(&m.recipient_number)
     .bind(&m.sender_number)
     .bind(m.message_text.as_deref())
@@ -86,42 +133,44 @@ pub(crate) async fn insert_message(
     .bind(m.callback_url.as_deref())
     .bind(m.batch_id.as_deref())
     .bind(created)
+    .bind(at)
+    .bind(deadline.map(|_| created))
+    .bind(deadline.map(micros))
     .execute(&mut *conn)
     .await
     .map_err(|e| StoreError::on_unique(e, StoreError::DuplicateId))?;
-    append_event(
-        conn,
-        &m.id,
-        MessageStatus::Accepted,
-        created,
-        None,
-        None,
-        true,
-    )
-    .await
-}
-
-/// Inserts a message and moves it to `sending` at once (its `accepted` and `sending` events).
-pub(crate) async fn insert_sending(
-    conn: &mut AnyConnection,
-    m: &NewMessage,
-) -> Result<(), StoreError> {
-    insert_message(conn, m).await?;
-    let sending = StatusUpdate {
-        status: MessageStatus::Sending,
-        message_uuid: None,
-        error_code: None,
-        error_message: None,
-        at: Utc::now().max(m.created_at),
-    };
-    update_status(conn, MessageKey::Id, &m.id, &sending).await?;
+    let mut statuses = vec![MessageStatus::Accepted];
+    if status != MessageStatus::Accepted {
+        statuses.push(status);
+    }
+    let rows: Vec<String> = (0..statuses.len())
+        .map(|i| format!("($1, {}, ${}, ${})", i + 1, 2 * i + 2, 2 * i + 3))
+        .collect();
+    let sql = format!(
+        "INSERT INTO message_events (message_id, seq, status, at) VALUES {}",
+        rows.join(", ")
+    );
+    let mut insert = sqlx::query(&sql).bind(&m.id);
+    for (i, s) in statuses.iter().enumerate() {
+        insert = insert
+            .bind(s.as_str())
+            .bind(if i == 0 { created } else { at });
+    }
+    insert.execute(&mut *conn).await?;
+    if m.callback_url.is_some() {
+        for (i, s) in statuses.iter().enumerate() {
+            let when = if i == 0 { created } else { at };
+            let seq = i64::try_from(i + 1).unwrap_or(i64::MAX);
+            super::callbacks::queue_event(conn, &m.id, Some(seq), *s, when, None).await?;
+        }
+    }
     Ok(())
 }
 
 /// Appends an event after the message's last one. Callers hold the message row (they updated it in the
-/// same transaction), so two events of one message never race for the same `seq`. With `notify`, a
-/// status change of a message that has a `callback_url` is also queued for the caller
-/// (`callback_events`), in the same transaction.
+/// same transaction), so two events of one message never race for the same `seq`. With `notify`
+/// (the message has a `callback_url` and this is a status change), the event is also queued for the
+/// caller (`callback_events`), in the same transaction.
 pub(super) async fn append_event(
     conn: &mut AnyConnection,
     message_id: &str,
@@ -143,7 +192,7 @@ pub(super) async fn append_event(
     .execute(&mut *conn)
     .await?;
     if notify {
-        super::callbacks::queue_event(conn, message_id, status, at, error_code).await?;
+        super::callbacks::queue_event(conn, message_id, None, status, at, error_code).await?;
     }
     Ok(())
 }
@@ -166,7 +215,7 @@ pub(crate) async fn update_status(
         ),
     };
     let at = micros(u.at);
-    let ids: Vec<String> = sqlx::query_scalar(update)
+    let rows = sqlx::query(update)
         .bind(key)
         .bind(u.status.as_str())
         .bind(u.message_uuid.as_deref())
@@ -176,7 +225,7 @@ pub(crate) async fn update_status(
         .bind(u.status.rank())
         .fetch_all(&mut *conn)
         .await?;
-    if ids.is_empty() {
+    if rows.is_empty() {
         let count: i64 = sqlx::query_scalar(exists)
             .bind(key)
             .fetch_one(&mut *conn)
@@ -187,9 +236,11 @@ pub(crate) async fn update_status(
             UpdateOutcome::NotFound
         });
     }
-    for id in &ids {
+    for row in &rows {
+        let id: String = row.try_get("id")?;
+        let notify = row.try_get::<Option<String>, _>("callback_url")?.is_some();
         let (code, detail) = (u.error_code.as_deref(), u.error_message.as_deref());
-        append_event(conn, id, u.status, at, code, detail, true).await?;
+        append_event(conn, &id, u.status, at, code, detail, notify).await?;
     }
     Ok(UpdateOutcome::Applied)
 }

@@ -4,7 +4,9 @@
 use chrono::{DateTime, Utc};
 use sqlx::{AnyConnection, Row};
 
-use super::messages::{append_event, insert_message, record_from_row, status, MESSAGE_COLUMNS};
+use super::messages::{
+    append_event, insert_queued_for_delivery, record_from_row, status, MESSAGE_COLUMNS,
+};
 use super::{micros, time};
 use crate::store::{
     ClaimedMessage, Fleet, MessageStatus, NewMessage, OutboxStats, StatusUpdate, StoreError,
@@ -21,13 +23,7 @@ pub(crate) async fn enqueue_messages(
     deadline: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     for m in messages {
-        insert_message(conn, m).await?;
-        sqlx::query("UPDATE messages SET next_attempt_at = $2, deadline_at = $3 WHERE id = $1")
-            .bind(&m.id)
-            .bind(micros(m.created_at))
-            .bind(micros(deadline))
-            .execute(&mut *conn)
-            .await?;
+        insert_queued_for_delivery(conn, m, deadline).await?;
     }
     Ok(())
 }
@@ -83,7 +79,8 @@ pub(crate) async fn claim_due(
         let record = record_from_row(&row)?;
         let attempts: i64 = row.try_get("attempts")?;
         if was_accepted {
-            append_event(conn, &id, MessageStatus::Sending, now, None, None, true).await?;
+            let notify = record.callback_url.is_some();
+            append_event(conn, &id, MessageStatus::Sending, now, None, None, notify).await?;
         } else if taken_over {
             let detail =
                 "a delivery worker stopped mid-send; the outcome of its attempt is unknown";
