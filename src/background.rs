@@ -22,6 +22,10 @@ const PURGE_EVERY: Duration = Duration::from_secs(3600);
 /// Running background tasks.
 pub struct Background {
     worker: JoinHandle<()>,
+    /// The heartbeat outlives the worker: an instance still sending keeps its share of the
+    /// limits until its last send, so that the others do not take the whole account too early.
+    heartbeat: JoinHandle<()>,
+    stop_heartbeat: watch::Sender<bool>,
     others: Vec<JoinHandle<()>>,
 }
 
@@ -35,21 +39,31 @@ impl Background {
     ) -> Self {
         let store = state.delivery.store().clone();
         let timeout = state.config.plivo.timeout;
+        // One attempt (plus waiting for a slot) always ends well before the lease does; a shorter
+        // lease (DELIVERY_LEASE_SECONDS, for tests) shortens the wait for a slot with it.
+        let lease = state
+            .config
+            .delivery
+            .lease
+            .unwrap_or(timeout * 2 + Duration::from_secs(35));
+        let slot_wait = lease
+            .saturating_sub(timeout * 2 + Duration::from_secs(5))
+            .clamp(Duration::from_secs(1), Duration::from_secs(30));
         let worker_config = WorkerConfig {
             owner: instance.clone(),
-            // One attempt (plus waiting for a slot) always ends well before the lease does.
-            lease: timeout * 2 + Duration::from_secs(35),
-            concurrency: state.config.delivery.max_concurrency as usize,
+            lease,
+            concurrency: (state.config.delivery.max_concurrency as usize).min(256),
             poll: Duration::from_millis(250),
-            slot_wait: Duration::from_secs(30),
+            slot_wait,
         };
         let worker = tokio::spawn(worker::run(
             state.delivery.clone(),
             worker_config,
             stop.clone(),
         ));
+        let (stop_heartbeat, heartbeat_stop) = watch::channel(false);
+        let heartbeat = tokio::spawn(fleet::run(store.clone(), limiter, instance, heartbeat_stop));
         let others = vec![
-            tokio::spawn(fleet::run(store.clone(), limiter, instance, stop.clone())),
             tokio::spawn(callbacks::run(
                 store.clone(),
                 state.config.delivery.webhook_signing_secret.clone(),
@@ -57,7 +71,12 @@ impl Background {
             )),
             tokio::spawn(purge_expired_keys(store)),
         ];
-        Self { worker, others }
+        Self {
+            worker,
+            heartbeat,
+            stop_heartbeat,
+            others,
+        }
     }
 
     /// Waits (at most `grace`) for in-flight sends to finish; what is left stays leased and is
@@ -72,9 +91,19 @@ impl Background {
             );
             aborter.abort();
         }
+        // Only now leave the fleet (bounded: one heartbeat and the leave itself).
+        let _ = self.stop_heartbeat.send(true);
+        let heartbeat = self.heartbeat;
+        let aborter = heartbeat.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(5), heartbeat)
+            .await
+            .is_err()
+        {
+            aborter.abort();
+        }
         for task in &self.others {
             if !task.is_finished() {
-                // The heartbeat leaves the fleet on stop; give it a moment.
+                // Let them see the stop; give them a moment.
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }

@@ -87,4 +87,15 @@ impl Dispatcher {
     ) -> Result<SendMessageResponse, AttemptError> {
         self.sender.attempt(body, max_wait).await
     }
+
+    /// Like [`Dispatcher::attempt`], giving up (nothing sent) if `cancelled` completes first
+    /// while still waiting for a slot.
+    pub async fn attempt_unless(
+        &self,
+        body: &SendMessageBody,
+        max_wait: Duration,
+        cancelled: impl std::future::Future<Output = ()>,
+    ) -> Result<SendMessageResponse, AttemptError> {
+        self.sender.attempt_unless(body, max_wait, cancelled).await
+    }
 }

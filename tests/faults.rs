@@ -479,7 +479,10 @@ async fn a_storm_of_429_without_retry_after_is_retried_then_503() {
         |a| assert_error(a, 503, "provider_unavailable", case),
     )
     .await;
-    assert_eq!(plivo.calls(), 33 * 3);
+    // Each 429 pauses every sender for a second (no Retry-After), so the storm reaches Plivo far
+    // less often than every request retrying on its own would (33 × 3 calls).
+    let calls = plivo.calls();
+    assert!((1..33 * 3).contains(&calls), "{calls} calls");
 }
 
 #[tokio::test]

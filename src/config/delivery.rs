@@ -8,7 +8,7 @@ use secrecy::SecretString;
 use super::{invalid, parse_or, ConfigError};
 
 /// `PLIVO_MAX_RPS`, `PLIVO_MAX_CONCURRENCY`, `MESSAGE_TTL_SECONDS`, `WEBHOOK_SIGNING_SECRET`,
-/// `SHUTDOWN_GRACE_SECONDS`.
+/// `SHUTDOWN_GRACE_SECONDS`, `DELIVERY_LEASE_SECONDS`.
 #[derive(Clone)]
 pub struct DeliveryConfig {
     /// Requests a second to Plivo, for the whole account (all instances together).
@@ -21,6 +21,9 @@ pub struct DeliveryConfig {
     pub webhook_signing_secret: Option<SecretString>,
     /// On shutdown, how long in-flight sends may take to finish.
     pub shutdown_grace: Duration,
+    /// How long a delivery worker holds a message before another may take it over; `None`: the
+    /// default, 2 × `PLIVO_TIMEOUT_MS` + 35 s. Shorter values are for tests.
+    pub lease: Option<Duration>,
 }
 
 impl fmt::Debug for DeliveryConfig {
@@ -34,6 +37,7 @@ impl fmt::Debug for DeliveryConfig {
                 &self.webhook_signing_secret.as_ref().map(|_| "[redacted]"),
             )
             .field("shutdown_grace", &self.shutdown_grace)
+            .field("lease", &self.lease)
             .finish()
     }
 }
@@ -45,11 +49,11 @@ impl DeliveryConfig {
         sandbox: bool,
     ) -> Result<Self, ConfigError> {
         let max_rps = parse_or("PLIVO_MAX_RPS", get, 60u32, "is not a whole number")?;
-        if !(1..=10_000).contains(&max_rps) {
+        if !(1..=1_000_000).contains(&max_rps) {
             return Err(invalid(
                 "PLIVO_MAX_RPS",
                 &max_rps.to_string(),
-                "must be between 1 and 10000",
+                "must be between 1 and 1000000",
             ));
         }
         let max_concurrency = parse_or(
@@ -58,11 +62,11 @@ impl DeliveryConfig {
             100u32,
             "is not a whole number",
         )?;
-        if !(1..=10_000).contains(&max_concurrency) {
+        if !(1..=1_000_000).contains(&max_concurrency) {
             return Err(invalid(
                 "PLIVO_MAX_CONCURRENCY",
                 &max_concurrency.to_string(),
-                "must be between 1 and 10000",
+                "must be between 1 and 1000000",
             ));
         }
         let ttl = parse_or(
@@ -91,6 +95,25 @@ impl DeliveryConfig {
                 "must be at most 600",
             ));
         }
+        let lease = match get("DELIVERY_LEASE_SECONDS") {
+            None => None,
+            Some(_) => {
+                let seconds = parse_or(
+                    "DELIVERY_LEASE_SECONDS",
+                    get,
+                    0u64,
+                    "is not a number of seconds",
+                )?;
+                if !(2..=3600).contains(&seconds) {
+                    return Err(invalid(
+                        "DELIVERY_LEASE_SECONDS",
+                        &seconds.to_string(),
+                        "must be between 2 and 3600",
+                    ));
+                }
+                Some(Duration::from_secs(seconds))
+            }
+        };
         let webhook_signing_secret = match get("WEBHOOK_SIGNING_SECRET") {
             Some(secret) if secret.trim().len() < 16 => {
                 // The value is a secret: name the problem, never the value.
@@ -110,6 +133,7 @@ impl DeliveryConfig {
             message_ttl: Duration::from_secs(ttl),
             webhook_signing_secret,
             shutdown_grace: Duration::from_secs(grace),
+            lease,
         })
     }
 }
@@ -140,6 +164,9 @@ mod tests {
         assert_eq!((c.max_rps, c.max_concurrency), (60, 100));
         assert_eq!(c.message_ttl, Duration::from_secs(10_800));
         assert!(c.webhook_signing_secret.is_none());
+        assert!(c.lease.is_none());
+        let short = read(&[("DELIVERY_LEASE_SECONDS", "5")], false).unwrap();
+        assert_eq!(short.lease, Some(Duration::from_secs(5)));
         let sandbox = read(&[], true).unwrap();
         assert_eq!(
             sandbox.webhook_signing_secret.unwrap().expose_secret(),
@@ -155,6 +182,8 @@ mod tests {
             ("PLIVO_MAX_CONCURRENCY", "0"),
             ("MESSAGE_TTL_SECONDS", "0"),
             ("SHUTDOWN_GRACE_SECONDS", "9999"),
+            ("DELIVERY_LEASE_SECONDS", "1"),
+            ("DELIVERY_LEASE_SECONDS", "soon"),
             ("WEBHOOK_SIGNING_SECRET", "short-secret"),
         ] {
             let err = read(&[(var, value)], false).unwrap_err().to_string();

@@ -79,7 +79,13 @@ pub async fn run(delivery: Delivery, config: WorkerConfig, mut stop: watch::Rece
             let Ok(slot) = slots.clone().acquire_owned().await else {
                 break;
             };
-            tasks.spawn(deliver(delivery.clone(), group, config.slot_wait, slot));
+            tasks.spawn(deliver(
+                delivery.clone(),
+                group,
+                config.slot_wait,
+                slot,
+                stop.clone(),
+            ));
         }
     }
     while tasks.join_next().await.is_some() {}
@@ -117,8 +123,9 @@ async fn deliver(
     group: Vec<ClaimedMessage>,
     slot_wait: Duration,
     _slot: OwnedSemaphorePermit,
+    stop: watch::Receiver<bool>,
 ) {
-    if let Err(e) = try_deliver(&delivery, group, slot_wait).await {
+    if let Err(e) = try_deliver(&delivery, group, slot_wait, stop).await {
         // The lease runs out and another attempt follows; nothing is lost.
         tracing::error!(error = %e, "could not record a delivery outcome");
     }
@@ -128,6 +135,7 @@ async fn try_deliver(
     delivery: &Delivery,
     group: Vec<ClaimedMessage>,
     slot_wait: Duration,
+    mut stop: watch::Receiver<bool>,
 ) -> Result<(), StoreError> {
     let store = delivery.store();
     let now = Utc::now();
@@ -152,7 +160,16 @@ async fn try_deliver(
         first.record.media_urls.iter().map(String::as_str),
         first.record.media_ids.iter().map(String::as_str),
     );
-    match delivery.dispatcher().attempt(&body, slot_wait).await {
+    // On shutdown a message still waiting for a slot goes back to the outbox at once (nothing was
+    // sent), for another instance to take without waiting for the lease to run out.
+    let stopping = async move {
+        let _ = stop.wait_for(|stopped| *stopped).await;
+    };
+    match delivery
+        .dispatcher()
+        .attempt_unless(&body, slot_wait, stopping)
+        .await
+    {
         Ok(response) => {
             for (m, assignment) in live.iter().zip(assign(&recipients, &response)) {
                 let u = match assignment {

@@ -43,6 +43,9 @@ pub struct Permit {
 
 struct Share {
     instances: u32,
+    /// A new share starts with no memory of the requests made under the old one (here, and on an
+    /// instance that just left): it sends nothing before they have left the one-second window.
+    not_before: Instant,
     rate: Arc<DefaultDirectRateLimiter>,
     slots: Arc<Semaphore>,
 }
@@ -78,13 +81,14 @@ pub fn concurrency_share(max_concurrency: u32, instances: u32) -> u32 {
     (max_concurrency / instances.max(1)).max(1)
 }
 
-fn share(max_rps: u32, max_concurrency: u32, instances: u32) -> Share {
+fn share(max_rps: u32, max_concurrency: u32, instances: u32, not_before: Instant) -> Share {
     let period = Duration::from_secs_f64(1.0 / rate_share(max_rps, instances));
     let quota = Quota::with_period(period)
         .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
         .allow_burst(NonZeroU32::MIN);
     Share {
         instances,
+        not_before,
         rate: Arc::new(RateLimiter::direct(quota)),
         slots: Arc::new(Semaphore::new(
             concurrency_share(max_concurrency, instances) as usize,
@@ -98,7 +102,7 @@ impl Limiter {
         Self {
             max_rps,
             max_concurrency,
-            share: RwLock::new(share(max_rps, max_concurrency, 1)),
+            share: RwLock::new(share(max_rps, max_concurrency, 1, Instant::now())),
             paused_until: Mutex::new(None),
         }
     }
@@ -111,12 +115,15 @@ impl Limiter {
     /// Takes an equal share of the account's limits among `instances`.
     pub fn set_instances(&self, instances: u32) {
         let instances = instances.max(1);
-        if let Ok(mut current) = self.share.write() {
-            if current.instances != instances {
-                tracing::info!(instances, "sharing Plivo's limits with other instances");
-                *current = share(self.max_rps, self.max_concurrency, instances);
-            }
+        let Ok(mut current) = self.share.write() else {
+            return;
+        };
+        if current.instances == instances {
+            return;
         }
+        tracing::info!(instances, "sharing Plivo's limits with other instances");
+        let not_before = Instant::now() + Duration::from_secs(1);
+        *current = share(self.max_rps, self.max_concurrency, instances, not_before);
     }
 
     /// Holds every request until `until` (after a 429 from Plivo, or at start-up).
@@ -139,6 +146,9 @@ impl Limiter {
     }
 
     /// Waits (at most `max_wait`) for a moment when a request may go to Plivo.
+    ///
+    /// A waiter looks at the current share each time it wakes, so a change in the number of
+    /// instances slows the requests already waiting too (not only the ones that come later).
     pub async fn acquire(&self, max_wait: Duration) -> Result<Permit, Saturated> {
         let deadline = Instant::now() + max_wait;
         if let Some(until) = self.paused_until() {
@@ -147,8 +157,8 @@ impl Limiter {
             }
             tokio::time::sleep_until(until).await;
         }
-        let (rate, slots) = match self.share.read() {
-            Ok(s) => (s.rate.clone(), s.slots.clone()),
+        let slots = match self.share.read() {
+            Ok(s) => s.slots.clone(),
             Err(_) => return Err(saturated(None)),
         };
         let slot = tokio::time::timeout_at(deadline, slots.acquire_owned())
@@ -156,6 +166,21 @@ impl Limiter {
             .map_err(|_| saturated(None))?
             .map_err(|_| saturated(None))?;
         loop {
+            let (rate, not_before) = match self.share.read() {
+                Ok(s) => (s.rate.clone(), s.not_before),
+                Err(_) => return Err(saturated(None)),
+            };
+            // A new share, or a pause after a 429, holds the requests already waiting too.
+            let hold = self
+                .paused_until()
+                .map_or(not_before, |p| p.max(not_before));
+            if hold > Instant::now() {
+                if hold > deadline {
+                    return Err(saturated(Some(hold)));
+                }
+                tokio::time::sleep_until(hold).await;
+                continue;
+            }
             match rate.check() {
                 Ok(()) => return Ok(Permit { _slot: slot }),
                 Err(not_until) => {
@@ -233,6 +258,17 @@ mod tests {
         let started = Instant::now();
         limiter.acquire(Duration::from_secs(1)).await.unwrap();
         assert!(started.elapsed() >= Duration::from_millis(140));
+    }
+
+    #[tokio::test]
+    async fn a_new_share_waits_for_the_old_requests_to_leave_the_window() {
+        let limiter = Limiter::new(10_000, 100);
+        limiter.acquire(Duration::from_secs(1)).await.unwrap();
+        limiter.set_instances(2);
+        let started = Instant::now();
+        assert!(limiter.acquire(Duration::from_millis(100)).await.is_err());
+        limiter.acquire(Duration::from_secs(2)).await.unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(800));
     }
 
     #[test]

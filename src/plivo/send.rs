@@ -64,16 +64,29 @@ impl RetryingSender {
         body: &SendMessageBody,
         max_wait: Duration,
     ) -> Result<SendMessageResponse, AttemptError> {
+        self.attempt_unless(body, max_wait, std::future::pending())
+            .await
+    }
+
+    /// Like [`RetryingSender::attempt`], but gives up with `NoSlot` (nothing sent) when
+    /// `cancelled` completes while still waiting for a slot; once sending, it finishes.
+    pub async fn attempt_unless(
+        &self,
+        body: &SendMessageBody,
+        max_wait: Duration,
+        cancelled: impl std::future::Future<Output = ()>,
+    ) -> Result<SendMessageResponse, AttemptError> {
         let _permit = match &self.limiter {
             Some(limiter) => {
-                Some(
-                    limiter
-                        .acquire(max_wait)
-                        .await
-                        .map_err(|s| AttemptError::NoSlot {
-                            retry_after: s.retry_after,
-                        })?,
-                )
+                let permit = tokio::select! {
+                    permit = limiter.acquire(max_wait) => permit,
+                    () = cancelled => {
+                        return Err(AttemptError::NoSlot { retry_after: Duration::ZERO });
+                    }
+                };
+                Some(permit.map_err(|s| AttemptError::NoSlot {
+                    retry_after: s.retry_after,
+                })?)
             }
             None => None,
         };
