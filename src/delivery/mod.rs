@@ -130,6 +130,12 @@ impl Delivery {
                 let mut queued = update(MessageStatus::Queued);
                 queued.message_uuid = sent.response.message_uuid.first().cloned();
                 self.store.update_status(id, &queued).await?;
+                if sent.uncertain {
+                    let detail = "an earlier attempt timed out after it was sent: Plivo may have queued this message twice";
+                    self.store
+                        .mark_outcome_unknown(id, detail, Utc::now())
+                        .await?;
+                }
             }
             Err(e @ (PlivoError::Timeout | PlivoError::Unexpected(_))) => {
                 // Plivo may have accepted it: say so rather than guess.

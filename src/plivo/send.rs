@@ -18,6 +18,9 @@ pub struct Sent {
     pub response: SendMessageResponse,
     /// Attempts made, the successful one included.
     pub attempts: u32,
+    /// An earlier attempt timed out after the request went out: Plivo may have queued the message
+    /// twice.
+    pub uncertain: bool,
 }
 
 /// Plivo's API with the contract's retry policy around it.
@@ -118,12 +121,14 @@ impl RetryingSender {
     /// Sends, retrying transient failures; at most `1 + max_retries` attempts.
     pub async fn send(&self, body: &SendMessageBody) -> Result<Sent, PlivoError> {
         let mut retries = 0;
+        let mut uncertain = false;
         loop {
             let err = match self.attempt(body, SYNC_SLOT_WAIT).await {
                 Ok(response) => {
                     return Ok(Sent {
                         response,
                         attempts: retries + 1,
+                        uncertain,
                     })
                 }
                 Err(err @ AttemptError::NoSlot { .. }) => {
@@ -132,6 +137,7 @@ impl RetryingSender {
                 }
                 Err(err) => err,
             };
+            uncertain |= matches!(err, AttemptError::Timeout);
             let jitter = rand::thread_rng().gen_range(0.0..=1.0);
             match self.policy.decide(retries, err.failure(), jitter) {
                 Decision::Retry(delay) => {

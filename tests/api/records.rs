@@ -439,3 +439,25 @@ async fn ready_is_503_when_the_database_is_gone() {
     assert_eq!(json_body(response).await["status"], "DOWN");
     assert_eq!(app.fetch("/health").await.status(), 200);
 }
+
+#[tokio::test]
+async fn a_success_after_a_timed_out_attempt_is_flagged_as_a_possible_duplicate() {
+    let app = spawn_app_with(&[("PLIVO_TIMEOUT_MS", "200")]).await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(202)
+                .set_body_json(json!({"message": "message(s) queued", "message_uuid": ["late"], "api_id": "a"}))
+                .set_delay(Duration::from_secs(2)),
+        )
+        .up_to_n_times(1)
+        .mount(&app.plivo)
+        .await;
+    plivo_accepts(&app.plivo, UUID).await;
+
+    let id = send(&app).await;
+
+    let record = message(&app, &id).await;
+    assert_eq!(record["status"], "queued");
+    assert_eq!(record["messageUuid"], UUID);
+    assert_eq!(record["outcomeUnknown"], true);
+}
