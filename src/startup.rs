@@ -11,6 +11,7 @@ use crate::background::{Background, StoreMetrics};
 use crate::config::Config;
 use crate::delivery::{fleet, Delivery};
 use crate::dispatch::Dispatcher;
+use crate::http::listener::LimitedListener;
 use crate::http::ops_layers::OpsState;
 use crate::http::{router, AppState};
 use crate::metrics::Metrics;
@@ -152,13 +153,20 @@ impl Application {
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
         let background = Background::start(&self.state, self.limiter, self.instance, &stop);
         let grace = self.state.config.delivery.shutdown_grace;
+        let ops = &self.state.config.ops;
+        let listener = LimitedListener::new(
+            self.listener,
+            ops.max_connections,
+            ops.connection_idle_timeout,
+        )
+        .into_serve();
         let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
         let signal = async move {
             signal.await;
             // Delivery workers stop taking work at once; the server finishes its requests.
             let _ = stop_tx.send(true);
         };
-        let served = axum::serve(self.listener, app)
+        let served = axum::serve(listener, app)
             .with_graceful_shutdown(signal)
             .await;
         background.finish(grace).await;

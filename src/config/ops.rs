@@ -61,6 +61,11 @@ pub struct OpsConfig {
     pub max_concurrent_requests: usize,
     /// `MAX_CONCURRENT_REQUESTS_PER_CLIENT`: requests one key or address may have in flight.
     pub max_concurrent_requests_per_client: usize,
+    /// `MAX_CONNECTIONS`: open client connections; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// `CONNECTION_IDLE_TIMEOUT_SECONDS`: a connection with no bytes either way for this long is
+    /// closed (silent or trickling clients cannot hold connections forever).
+    pub connection_idle_timeout: Duration,
     /// `CORS_ALLOWED_ORIGINS`: unset means no CORS headers at all.
     pub cors_allowed_origins: Option<CorsOrigins>,
     /// `MEDIA_PREFLIGHT`: check media URLs before sending.
@@ -79,6 +84,8 @@ impl Default for OpsConfig {
             request_timeout: Duration::from_millis(DEFAULT_REQUEST_TIMEOUT_MS),
             max_concurrent_requests: 256,
             max_concurrent_requests_per_client: 32,
+            max_connections: 1024,
+            connection_idle_timeout: Duration::from_secs(75),
             cors_allowed_origins: None,
             media_preflight: false,
             media_allow_private: false,
@@ -132,6 +139,18 @@ impl OpsConfig {
                 d.max_concurrent_requests_per_client as u64,
                 1..=100_000,
             )? as usize,
+            max_connections: ranged(
+                get,
+                "MAX_CONNECTIONS",
+                d.max_connections as u64,
+                1..=1_000_000,
+            )? as usize,
+            connection_idle_timeout: Duration::from_secs(ranged(
+                get,
+                "CONNECTION_IDLE_TIMEOUT_SECONDS",
+                d.connection_idle_timeout.as_secs(),
+                1..=3600,
+            )?),
             cors_allowed_origins: parse_cors(get("CORS_ALLOWED_ORIGINS").as_deref())?,
             media_preflight: parse_bool(get, "MEDIA_PREFLIGHT")?,
             media_allow_private: parse_bool(get, "MEDIA_ALLOW_PRIVATE")?,

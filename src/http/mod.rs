@@ -4,6 +4,7 @@ pub mod auth;
 pub mod cors;
 pub mod error;
 pub mod idempotency;
+pub mod listener;
 pub mod load_limits;
 pub mod metrics_route;
 pub mod middleware;

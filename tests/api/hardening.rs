@@ -170,3 +170,51 @@ async fn cors_for_the_configured_origins_only() {
         "https://app.example"
     );
 }
+
+#[tokio::test]
+async fn silent_connections_are_closed_after_the_idle_timeout() {
+    use tokio::io::AsyncReadExt;
+    let app = spawn_app_with(&[("CONNECTION_IDLE_TIMEOUT_SECONDS", "1")]).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut silent = tokio::net::TcpStream::connect(&address).await.unwrap();
+
+    let mut buf = [0u8; 64];
+    let closed = tokio::time::timeout(Duration::from_secs(5), silent.read(&mut buf)).await;
+
+    // The server ends the connection (EOF or reset) instead of holding it open.
+    assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "{closed:?}");
+}
+
+#[tokio::test]
+async fn connections_over_the_limit_wait_until_one_closes() {
+    let app = spawn_app_with(&[("MAX_CONNECTIONS", "1")]).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let holder = tokio::net::TcpStream::connect(&address).await.unwrap();
+    // Let the server accept the first connection and take the only slot.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let fresh = || {
+        reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap()
+    };
+
+    let waiting = fresh()
+        .get(format!("{}/health", app.address))
+        .timeout(Duration::from_millis(500))
+        .send()
+        .await;
+    assert!(
+        waiting.is_err(),
+        "a second connection was served: {waiting:?}"
+    );
+
+    drop(holder);
+    let served = fresh()
+        .get(format!("{}/health", app.address))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(served.status(), 200);
+}
