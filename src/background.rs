@@ -67,6 +67,7 @@ impl Background {
             tokio::spawn(callbacks::run(
                 store.clone(),
                 state.config.delivery.webhook_signing_secret.clone(),
+                state.config.delivery.callback_allow_private,
                 stop.clone(),
             )),
             tokio::spawn(purge_expired_keys(store)),

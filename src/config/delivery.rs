@@ -21,6 +21,9 @@ pub struct DeliveryConfig {
     pub webhook_signing_secret: Option<SecretString>,
     /// On shutdown, how long in-flight sends may take to finish.
     pub shutdown_grace: Duration,
+    /// `CALLBACK_ALLOW_PRIVATE`: let status events go to loopback and private addresses
+    /// (default: only in the sandbox).
+    pub callback_allow_private: bool,
     /// How long a delivery worker holds a message before another may take it over; `None`: the
     /// default, 2 × `PLIVO_TIMEOUT_MS` + 35 s. Shorter values are for tests.
     pub lease: Option<Duration>,
@@ -37,6 +40,7 @@ impl fmt::Debug for DeliveryConfig {
                 &self.webhook_signing_secret.as_ref().map(|_| "[redacted]"),
             )
             .field("shutdown_grace", &self.shutdown_grace)
+            .field("callback_allow_private", &self.callback_allow_private)
             .field("lease", &self.lease)
             .finish()
     }
@@ -127,7 +131,20 @@ impl DeliveryConfig {
             None if sandbox => Some(SecretString::from(SANDBOX_WEBHOOK_SECRET.to_owned())),
             None => None,
         };
+        let callback_allow_private = match get("CALLBACK_ALLOW_PRIVATE").as_deref().map(str::trim) {
+            None => sandbox,
+            Some("true") => true,
+            Some("false") => false,
+            Some(other) => {
+                return Err(invalid(
+                    "CALLBACK_ALLOW_PRIVATE",
+                    other,
+                    "must be true or false",
+                ))
+            }
+        };
         Ok(Self {
+            callback_allow_private,
             max_rps,
             max_concurrency,
             message_ttl: Duration::from_secs(ttl),

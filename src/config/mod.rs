@@ -56,8 +56,8 @@ pub enum LogFormat {
     Pretty,
 }
 
-/// The whole configuration of the service.
-#[derive(Debug, Clone)]
+/// The whole configuration of the service (its `Debug` hides the token and database password).
+#[derive(Clone)]
 pub struct Config {
     /// Plivo account and client settings.
     pub plivo: PlivoConfig,
@@ -325,7 +325,29 @@ fn redact_url(value: &str) -> String {
             let _ = url.set_password(Some("***"));
             url.to_string()
         }
-        _ => value.to_owned(),
+        Ok(_) => value.to_owned(),
+        // Unreadable: it may still hold a password, so show only what precedes the first ':'.
+        Err(_) => format!("{}:…", value.split(':').next().unwrap_or_default()),
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("plivo", &self.plivo)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("database_url", &redact_url(&self.database_url))
+            .field(
+                "public_base_url",
+                &self.public_base_url.as_ref().map(Url::as_str),
+            )
+            .field("log_format", &self.log_format)
+            .field("log_filter", &self.log_filter)
+            .field("sandbox", &self.sandbox)
+            .field("ops", &self.ops)
+            .field("delivery", &self.delivery)
+            .finish()
     }
 }
 
@@ -495,5 +517,12 @@ mod tests {
     #[test]
     fn database_passwords_are_hidden_in_errors() {
         assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact_url("postgres://u:pw@h:badport/db"), "postgres:…");
+        let c = Config::from_lookup(
+            false,
+            lookup(&with(&[("DATABASE_URL", "postgres://u:hunter2@h/db")])),
+        )
+        .unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
     }
 }

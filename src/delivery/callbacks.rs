@@ -15,6 +15,8 @@ use sha2::Sha256;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
+use crate::media_preflight::resolver::FilteringResolver;
+use crate::media_preflight::{literal_ip, AddressPolicy};
 use crate::store::{CallbackAttempt, MessageStore, PendingCallback, StoreError};
 
 /// The signature header.
@@ -64,10 +66,28 @@ pub fn next_delay(attempts: u32, jitter: f64) -> Duration {
         .min(MAX_BACKOFF)
 }
 
+/// The addresses status events may go to: public ones only, unless `CALLBACK_ALLOW_PRIVATE`.
+pub fn address_policy(allow_private: bool) -> AddressPolicy {
+    AddressPolicy {
+        allow_private,
+        treat_as_public: Vec::new(),
+    }
+}
+
+/// Whether `url` names a host this service may post to, as far as can be told without DNS: an
+/// address literal must be allowed by `policy` (names are checked when resolved).
+pub fn url_allowed(url: &str, policy: &AddressPolicy) -> bool {
+    match url::Url::parse(url) {
+        Ok(url) => literal_ip(&url).is_none_or(|ip| policy.allows(ip)),
+        Err(_) => false,
+    }
+}
+
 /// Posts due events until `stop`.
 pub async fn run(
     store: Arc<dyn MessageStore>,
     secret: Option<SecretString>,
+    allow_private: bool,
     mut stop: watch::Receiver<bool>,
 ) {
     let Some(secret) = secret else {
@@ -76,9 +96,13 @@ pub async fn run(
         );
         return;
     };
+    let policy = Arc::new(address_policy(allow_private));
     let http = match reqwest::Client::builder()
         .timeout(POST_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        // Resolve, drop non-public addresses, connect only to what was checked (no SSRF).
+        .dns_resolver(Arc::new(FilteringResolver::new(Arc::clone(&policy))))
         .build()
     {
         Ok(http) => http,
@@ -106,8 +130,9 @@ pub async fn run(
                         break;
                     };
                     let (store, http, secret) = (store.clone(), http.clone(), secret.clone());
+                    let allowed = url_allowed(&event.callback_url, &policy);
                     tasks.spawn(async move {
-                        if let Err(e) = post(&store, &http, &secret, &event).await {
+                        if let Err(e) = post(&store, &http, &secret, &event, allowed).await {
                             tracing::warn!(error = %e, "could not record a status event try");
                         }
                         drop(slot);
@@ -134,6 +159,7 @@ async fn post(
     http: &reqwest::Client,
     secret: &SecretString,
     event: &PendingCallback,
+    allowed: bool,
 ) -> Result<(), StoreError> {
     let body = serde_json::to_vec(&StatusEvent {
         event_id: &event.event_id,
@@ -148,6 +174,20 @@ async fn post(
     })
     .unwrap_or_default();
     let now = Utc::now();
+    if !allowed {
+        // Never retried: the address will not become public.
+        let attempt = CallbackAttempt {
+            event_id: event.event_id.clone(),
+            status: event.status,
+            attempt: event.attempts + 1,
+            at: now,
+            response_status: None,
+            error: Some("callbackUrl points to a non-public address; not sent".to_owned()),
+        };
+        return store
+            .record_callback_attempt(&event.event_id, &attempt, None)
+            .await;
+    }
     let result = http
         .post(&event.callback_url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")

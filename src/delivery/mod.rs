@@ -115,7 +115,11 @@ impl Delivery {
         let id = record.id.clone();
         self.store.insert_sending(&record).await?;
         let result = self.dispatcher.send(mms).await;
-        self.record_outcome(&id, &result).await?;
+        if let Err(e) = self.record_outcome(&id, &result).await {
+            // Plivo has answered: the caller must hear that answer, not a store error it would
+            // retry (a retry could send the message twice). The record stays `sending`.
+            tracing::error!(message.id = %id, error = %e, "could not record Plivo's answer");
+        }
         Ok(result?)
     }
 

@@ -40,6 +40,7 @@ pub struct WorkerConfig {
 /// Runs until `stop` turns true, then lets in-flight sends finish (the caller bounds how long).
 pub async fn run(delivery: Delivery, config: WorkerConfig, mut stop: watch::Receiver<bool>) {
     let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
+    let owner: Arc<str> = Arc::from(config.owner.as_str());
     let mut tasks = JoinSet::new();
     while !*stop.borrow() {
         while tasks.try_join_next().is_some() {}
@@ -81,6 +82,7 @@ pub async fn run(delivery: Delivery, config: WorkerConfig, mut stop: watch::Rece
             };
             tasks.spawn(deliver(
                 delivery.clone(),
+                Arc::clone(&owner),
                 group,
                 config.slot_wait,
                 slot,
@@ -120,12 +122,13 @@ fn group_for_plivo(claimed: Vec<ClaimedMessage>) -> Vec<Vec<ClaimedMessage>> {
 /// One Plivo call for a group, and its outcome recorded on each message.
 async fn deliver(
     delivery: Delivery,
+    owner: Arc<str>,
     group: Vec<ClaimedMessage>,
     slot_wait: Duration,
     _slot: OwnedSemaphorePermit,
     stop: watch::Receiver<bool>,
 ) {
-    if let Err(e) = try_deliver(&delivery, group, slot_wait, stop).await {
+    if let Err(e) = try_deliver(&delivery, &owner, group, slot_wait, stop).await {
         // The lease runs out and another attempt follows; nothing is lost.
         tracing::error!(error = %e, "could not record a delivery outcome");
     }
@@ -133,6 +136,7 @@ async fn deliver(
 
 async fn try_deliver(
     delivery: &Delivery,
+    owner: &str,
     group: Vec<ClaimedMessage>,
     slot_wait: Duration,
     mut stop: watch::Receiver<bool>,
@@ -194,12 +198,16 @@ async fn try_deliver(
                         queued
                     }
                 };
-                store.finish_delivery(&m.record.id, &u).await?;
+                // Plivo has accepted the whole call: a failed write must not abandon the rest
+                // (their leases would expire and they would be sent again).
+                if let Err(e) = store.finish_delivery(&m.record.id, &u).await {
+                    tracing::error!(message.id = %m.record.id, error = %e, "could not record Plivo's acceptance");
+                }
             }
         }
         Err(AttemptError::NoSlot { .. }) => {
             for m in &live {
-                store.release_lease(&m.record.id).await?;
+                store.release_lease(owner, &m.record.id).await?;
             }
         }
         Err(err) if is_transient(err.failure()) || matches!(err, AttemptError::Decode { .. }) => {
@@ -212,7 +220,7 @@ async fn try_deliver(
                     (now + chrono::Duration::from_std(delay).unwrap_or_default()).min(m.deadline);
                 let detail = format!("attempt {} failed: {err}; retrying", m.attempts);
                 store
-                    .retry_delivery(&m.record.id, next, &detail, unknown, Utc::now())
+                    .retry_delivery(owner, &m.record.id, next, &detail, unknown, Utc::now())
                     .await?;
             }
         }

@@ -156,6 +156,11 @@ impl RetryingSender {
                 Decision::GiveUp => {
                     let next = backoff(self.policy.base, retries, jitter);
                     tracing::warn!(plivo.attempts = retries + 1, error = %err, "Plivo send failed");
+                    if uncertain && err.failure() != AttemptError::Timeout.failure() {
+                        // An earlier attempt timed out after it was sent: Plivo may have it, so
+                        // the answer must not say "nothing was sent".
+                        return Err(PlivoError::Timeout);
+                    }
                     return Err(PlivoError::from_last_attempt(err, next));
                 }
             }

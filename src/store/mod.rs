@@ -134,10 +134,12 @@ pub trait MessageStore: Send + Sync {
         u: &StatusUpdate,
     ) -> Result<UpdateOutcome, StoreError>;
 
-    /// Puts a leased message back in the outbox for `next_attempt_at`, with an event (`detail`);
-    /// `outcome_unknown` flags that the failed attempt may have reached Plivo.
+    /// Puts a message leased to `owner` back in the outbox for `next_attempt_at`, with an event
+    /// (`detail`); `outcome_unknown` flags that the failed attempt may have reached Plivo. Does
+    /// nothing if `owner` no longer holds the lease (another worker took the message over).
     async fn retry_delivery(
         &self,
+        owner: &str,
         id: &str,
         next_attempt_at: DateTime<Utc>,
         detail: &str,
@@ -145,8 +147,8 @@ pub trait MessageStore: Send + Sync {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
-    /// Gives back a lease on which no attempt was made (graceful shutdown).
-    async fn release_lease(&self, id: &str) -> Result<(), StoreError>;
+    /// Gives back a lease `owner` holds and on which no attempt was made (graceful shutdown).
+    async fn release_lease(&self, owner: &str, id: &str) -> Result<(), StoreError>;
 
     /// Outbox depth, the oldest message not yet handed to Plivo, and counts by status.
     async fn outbox_stats(&self) -> Result<OutboxStats, StoreError>;

@@ -222,24 +222,34 @@ impl MessageStore for SqlStore {
 
     async fn retry_delivery(
         &self,
+        owner: &str,
         id: &str,
         next_attempt_at: DateTime<Utc>,
         detail: &str,
         outcome_unknown: bool,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let (id, detail) = (id.to_owned(), detail.to_owned());
+        let (owner, id, detail) = (owner.to_owned(), id.to_owned(), detail.to_owned());
         self.write(move |c| {
             Box::pin(async move {
-                sql::retry_delivery(c, &id, next_attempt_at, &detail, outcome_unknown, at).await
+                sql::retry_delivery(
+                    c,
+                    &owner,
+                    &id,
+                    next_attempt_at,
+                    &detail,
+                    outcome_unknown,
+                    at,
+                )
+                .await
             })
         })
         .await
     }
 
-    async fn release_lease(&self, id: &str) -> Result<(), StoreError> {
-        let id = id.to_owned();
-        self.write(move |c| Box::pin(async move { sql::release_lease(c, &id).await }))
+    async fn release_lease(&self, owner: &str, id: &str) -> Result<(), StoreError> {
+        let (owner, id) = (owner.to_owned(), id.to_owned());
+        self.write(move |c| Box::pin(async move { sql::release_lease(c, &owner, &id).await }))
             .await
     }
 

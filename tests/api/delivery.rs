@@ -221,7 +221,11 @@ fn verify(header: &str, body: &[u8]) -> bool {
 
 #[tokio::test]
 async fn callers_get_signed_status_events_in_order_with_retries() {
-    let app = spawn_app_with(&[("WEBHOOK_SIGNING_SECRET", SECRET)]).await;
+    let app = spawn_app_with(&[
+        ("WEBHOOK_SIGNING_SECRET", SECRET),
+        ("CALLBACK_ALLOW_PRIVATE", "true"),
+    ])
+    .await;
     Mock::given(method("POST"))
         .respond_with(accepted(&["u-cb"], None))
         .mount(&app.plivo)
@@ -290,4 +294,21 @@ async fn a_callback_url_needs_a_signing_secret() {
     body["callbackUrl"] = json!("https://example.com/events");
     let error = assert_error(app.post_json(&body).await, 400, "invalid_field").await;
     assert_eq!(error["field"], "callbackUrl");
+}
+
+#[tokio::test]
+async fn a_callback_url_on_a_private_address_is_refused() {
+    let app = spawn_app_with(&[("WEBHOOK_SIGNING_SECRET", SECRET)]).await;
+    for url in [
+        "http://127.0.0.1:9/events",
+        "http://10.0.0.1/events",
+        "http://[::1]/events",
+        "http://169.254.169.254/latest",
+    ] {
+        let mut body = valid_body();
+        body["callbackUrl"] = json!(url);
+        let error = assert_error(app.post_json(&body).await, 400, "invalid_field").await;
+        assert_eq!(error["field"], "callbackUrl", "{url}");
+    }
+    assert_eq!(app.plivo_calls().await, 0);
 }

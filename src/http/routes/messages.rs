@@ -19,8 +19,9 @@ use crate::store::{MessagePage, MessageQuery, MessageRecord, MessageStatus, Stor
     ))]
 pub async fn get_message(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Result<Json<MessageRecord>, ApiError> {
+    let Path(id) = id.map_err(|_| invalid("id", "The message id in the path is not valid."))?;
     match state.delivery.store().get_message(&id).await {
         Ok(Some(record)) => Ok(Json(record)),
         Ok(None) => Err(ApiError::not_found(format!(

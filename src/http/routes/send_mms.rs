@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::delivery::SendError;
+use crate::delivery::{callbacks, SendError};
 use crate::domain::OutboundMms;
 use crate::http::error::ApiError;
 use crate::http::idempotency::{self, Answer, Begin};
@@ -214,6 +214,19 @@ async fn process(
             callback_url,
         } => (messages, callback_url, true),
     };
+    let policy = callbacks::address_policy(state.config.delivery.callback_allow_private);
+    if callback_url
+        .as_deref()
+        .is_some_and(|url| !callbacks::url_allowed(url, &policy))
+    {
+        return Err(Failure::Api(
+            ApiError::bad_request(
+                "invalid_field",
+                "callbackUrl points to a loopback, private or otherwise non-public address.",
+            )
+            .with_field("callbackUrl"),
+        ));
+    }
     if callback_url.is_some() && state.config.delivery.webhook_signing_secret.is_none() {
         return Err(Failure::Api(
             ApiError::bad_request(

@@ -118,6 +118,7 @@ pub(crate) async fn finish_delivery(
 /// Puts a leased message back in the outbox for `next_attempt_at`, with an event saying why.
 pub(crate) async fn retry_delivery(
     conn: &mut AnyConnection,
+    owner: &str,
     id: &str,
     next_attempt_at: DateTime<Utc>,
     detail: &str,
@@ -128,25 +129,37 @@ pub(crate) async fn retry_delivery(
     let current: Option<String> = sqlx::query_scalar(
         "UPDATE messages SET next_attempt_at = $2, lease_owner = NULL, lease_until = NULL, \
          outcome_unknown = CASE WHEN $3 = 1 THEN 1 ELSE outcome_unknown END, \
-         updated_at = CASE WHEN updated_at > $4 THEN updated_at ELSE $4 END WHERE id = $1 RETURNING status",
+         updated_at = CASE WHEN updated_at > $4 THEN updated_at ELSE $4 END \
+         WHERE id = $1 AND lease_owner = $5 AND next_attempt_at IS NOT NULL RETURNING status",
     )
     .bind(id)
     .bind(micros(next_attempt_at))
     .bind(i64::from(outcome_unknown))
     .bind(at)
+    .bind(owner)
     .fetch_optional(&mut *conn)
     .await?;
-    let current = status(&current.ok_or(StoreError::MessageNotFound)?)?;
+    let Some(current) = current else {
+        // The lease was lost: another worker has (or had) the message; leave it to that one.
+        tracing::warn!(message.id = id, "lease lost before the retry was recorded");
+        return Ok(());
+    };
+    let current = status(&current)?;
     append_event(conn, id, current, at, None, Some(detail), false).await
 }
 
 /// Gives a lease back without an attempt having been made (graceful shutdown).
-pub(crate) async fn release_lease(conn: &mut AnyConnection, id: &str) -> Result<(), StoreError> {
+pub(crate) async fn release_lease(
+    conn: &mut AnyConnection,
+    owner: &str,
+    id: &str,
+) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE messages SET lease_owner = NULL, lease_until = NULL, attempts = attempts - 1 \
-         WHERE id = $1 AND lease_until IS NOT NULL",
+         WHERE id = $1 AND lease_owner = $2",
     )
     .bind(id)
+    .bind(owner)
     .execute(&mut *conn)
     .await?;
     Ok(())
