@@ -308,7 +308,6 @@ fn total_from_content_range(value: &str) -> Option<u64> {
 
 /// The address of a URL whose host is an IP literal; reqwest does not resolve those, so they
 /// are checked here (and on every redirect).
-/// The IP address of a URL whose host is an address literal (reqwest does not resolve those).
 pub fn literal_ip(url: &Url) -> Option<std::net::IpAddr> {
     match url.host()? {
         Host::Ipv4(ip) => Some(ip.into()),
