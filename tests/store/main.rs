@@ -45,6 +45,7 @@ on_both_backends!(
     idempotency_claim_complete_replay_mismatch,
     idempotency_release_frees_only_in_flight_keys,
     idempotency_keys_expire_after_24_hours,
+    abandoned_in_flight_keys_can_be_claimed_again,
     concurrent_claims_have_one_winner,
     concurrent_nonce_uses_have_one_first,
     nonces_are_accepted_once,

@@ -15,6 +15,11 @@ const NONCE_RETENTION: chrono::Duration = chrono::Duration::days(7);
 /// How long an idempotency key holds (contract §5).
 pub(crate) const IDEMPOTENCY_TTL: chrono::Duration = chrono::Duration::hours(24);
 
+/// How long a key may stay in flight (no answer stored) before its request counts as abandoned
+/// (the process died, or the request was cut off) and the key can be claimed again. Longer than
+/// any request may last (`REQUEST_TIMEOUT_MS` is at most 10 minutes).
+pub(crate) const IN_FLIGHT_TTL: chrono::Duration = chrono::Duration::minutes(15);
+
 /// Claims `key` for a request: an atomic upsert that inserts the key or replaces an expired row, then a
 /// read of whoever holds it. Never check-then-insert.
 pub(crate) async fn claim_idempotency_key(
@@ -29,12 +34,15 @@ pub(crate) async fn claim_idempotency_key(
             "INSERT INTO idempotency_keys (idem_key, request_hash, created_at) VALUES ($1, $2, $3) \
              ON CONFLICT (idem_key) DO UPDATE SET request_hash = excluded.request_hash, \
              created_at = excluded.created_at, response_status = NULL, response_body = NULL \
-             WHERE idempotency_keys.created_at < $4 RETURNING idem_key",
+             WHERE idempotency_keys.created_at < $4 \
+             OR (idempotency_keys.response_status IS NULL AND idempotency_keys.created_at < $5) \
+             RETURNING idem_key",
         )
         .bind(key)
         .bind(request_hash)
         .bind(micros(now))
         .bind(micros(now - IDEMPOTENCY_TTL))
+        .bind(micros(now - IN_FLIGHT_TTL))
         .fetch_optional(&mut *conn)
         .await?;
         if claimed.is_some() {

@@ -134,3 +134,31 @@ pub async fn nonces_are_accepted_once(store: Store) {
     assert!(store.use_nonce("n2", at(1)).await.expect("nonce"));
     assert!(!store.use_nonce("n1", at(3600)).await.expect("nonce"));
 }
+
+pub async fn abandoned_in_flight_keys_can_be_claimed_again(store: Store) {
+    let minute = 60;
+    assert_eq!(
+        claim(&store, "a1", "h", at(0)).await,
+        IdempotencyClaim::Claimed
+    );
+    // The first request is still running: the key is in flight.
+    assert_eq!(
+        claim(&store, "a1", "h", at(10 * minute)).await,
+        IdempotencyClaim::InFlight
+    );
+    // After 15 minutes without an answer the first request is taken as abandoned (no request
+    // lasts that long): the next one may proceed.
+    assert_eq!(
+        claim(&store, "a1", "h", at(16 * minute)).await,
+        IdempotencyClaim::Claimed
+    );
+    // A completed key is kept for its whole 24 hours.
+    store
+        .complete_idempotency_key("a1", 200, b"done")
+        .await
+        .expect("complete");
+    assert!(matches!(
+        claim(&store, "a1", "h", at(60 * minute)).await,
+        IdempotencyClaim::Completed { .. }
+    ));
+}
