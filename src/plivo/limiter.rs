@@ -96,6 +96,26 @@ fn share(max_rps: u32, max_concurrency: u32, instances: u32, not_before: Instant
     }
 }
 
+/// Changes a semaphore's size from `before` to `after` permits. Shrinking takes free permits at
+/// once and the rest as requests in flight finish, so the limit holds throughout.
+fn resize(slots: &Arc<Semaphore>, before: usize, after: usize) {
+    if after >= before {
+        slots.add_permits(after - before);
+        return;
+    }
+    let excess = before - after;
+    let taken = slots.forget_permits(excess);
+    if taken < excess {
+        let slots = Arc::clone(slots);
+        let rest = u32::try_from(excess - taken).unwrap_or(u32::MAX);
+        tokio::spawn(async move {
+            if let Ok(permits) = slots.acquire_many(rest).await {
+                permits.forget();
+            }
+        });
+    }
+}
+
 impl Limiter {
     /// A limiter for one instance; [`Limiter::set_instances`] changes the share.
     pub fn new(max_rps: u32, max_concurrency: u32) -> Self {
@@ -123,7 +143,13 @@ impl Limiter {
         }
         tracing::info!(instances, "sharing Plivo's limits with other instances");
         let not_before = Instant::now() + Duration::from_secs(1);
-        *current = share(self.max_rps, self.max_concurrency, instances, not_before);
+        let mut next = share(self.max_rps, self.max_concurrency, instances, not_before);
+        // Keep one semaphore, so requests in flight under the old share still count.
+        let before = concurrency_share(self.max_concurrency, current.instances) as usize;
+        let after = concurrency_share(self.max_concurrency, instances) as usize;
+        next.slots = Arc::clone(&current.slots);
+        resize(&next.slots, before, after);
+        *current = next;
     }
 
     /// Holds every request until `until` (after a 429 from Plivo, or at start-up).
@@ -269,6 +295,28 @@ mod tests {
         assert!(limiter.acquire(Duration::from_millis(100)).await.is_err());
         limiter.acquire(Duration::from_secs(2)).await.unwrap();
         assert!(started.elapsed() >= Duration::from_millis(800));
+    }
+
+    #[tokio::test]
+    async fn in_flight_requests_still_count_when_the_share_shrinks() {
+        let limiter = Limiter::new(10_000, 4);
+        let mut held: Vec<_> = futures_held(&limiter, 4).await;
+        limiter.set_instances(2); // 2 slots each now, and 4 are in flight
+        let finished = held.split_off(2);
+        drop(finished);
+        tokio::time::sleep(Duration::from_millis(1100)).await; // past the new share's start
+                                                               // Two finished, but they pay back the shrink: still no free slot.
+        assert!(limiter.acquire(Duration::from_millis(50)).await.is_err());
+        drop(held);
+        assert!(limiter.acquire(Duration::from_millis(50)).await.is_ok());
+    }
+
+    async fn futures_held(limiter: &Limiter, n: usize) -> Vec<Permit> {
+        let mut held = Vec::new();
+        for _ in 0..n {
+            held.push(limiter.acquire(Duration::from_secs(1)).await.unwrap());
+        }
+        held
     }
 
     #[test]
