@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-use super::{invalid, parse_or, ConfigError};
+use super::{invalid, parse_bool, ranged, ConfigError};
 
 /// `PLIVO_MAX_RPS`, `PLIVO_MAX_CONCURRENCY`, `MESSAGE_TTL_SECONDS`, `WEBHOOK_SIGNING_SECRET`,
 /// `SHUTDOWN_GRACE_SECONDS`, `DELIVERY_LEASE_SECONDS`.
@@ -52,71 +52,18 @@ impl DeliveryConfig {
         get: &impl Fn(&str) -> Option<String>,
         sandbox: bool,
     ) -> Result<Self, ConfigError> {
-        let max_rps = parse_or("PLIVO_MAX_RPS", get, 60u32, "is not a whole number")?;
-        if !(1..=1_000_000).contains(&max_rps) {
-            return Err(invalid(
-                "PLIVO_MAX_RPS",
-                &max_rps.to_string(),
-                "must be between 1 and 1000000",
-            ));
-        }
-        let max_concurrency = parse_or(
-            "PLIVO_MAX_CONCURRENCY",
-            get,
-            100u32,
-            "is not a whole number",
-        )?;
-        if !(1..=1_000_000).contains(&max_concurrency) {
-            return Err(invalid(
-                "PLIVO_MAX_CONCURRENCY",
-                &max_concurrency.to_string(),
-                "must be between 1 and 1000000",
-            ));
-        }
-        let ttl = parse_or(
-            "MESSAGE_TTL_SECONDS",
-            get,
-            10_800u64,
-            "is not a number of seconds",
-        )?;
-        if !(1..=7 * 24 * 3600).contains(&ttl) {
-            return Err(invalid(
-                "MESSAGE_TTL_SECONDS",
-                &ttl.to_string(),
-                "must be between 1 and 604800",
-            ));
-        }
-        let grace = parse_or(
-            "SHUTDOWN_GRACE_SECONDS",
-            get,
-            10u64,
-            "is not a number of seconds",
-        )?;
-        if grace > 600 {
-            return Err(invalid(
-                "SHUTDOWN_GRACE_SECONDS",
-                &grace.to_string(),
-                "must be at most 600",
-            ));
-        }
+        let max_rps = ranged(get, "PLIVO_MAX_RPS", 60, 1..=1_000_000)? as u32;
+        let max_concurrency = ranged(get, "PLIVO_MAX_CONCURRENCY", 100, 1..=1_000_000)? as u32;
+        let ttl = ranged(get, "MESSAGE_TTL_SECONDS", 10_800, 1..=7 * 24 * 3600)?;
+        let grace = ranged(get, "SHUTDOWN_GRACE_SECONDS", 10, 0..=600)?;
         let lease = match get("DELIVERY_LEASE_SECONDS") {
             None => None,
-            Some(_) => {
-                let seconds = parse_or(
-                    "DELIVERY_LEASE_SECONDS",
-                    get,
-                    0u64,
-                    "is not a number of seconds",
-                )?;
-                if !(2..=3600).contains(&seconds) {
-                    return Err(invalid(
-                        "DELIVERY_LEASE_SECONDS",
-                        &seconds.to_string(),
-                        "must be between 2 and 3600",
-                    ));
-                }
-                Some(Duration::from_secs(seconds))
-            }
+            Some(_) => Some(Duration::from_secs(ranged(
+                get,
+                "DELIVERY_LEASE_SECONDS",
+                0,
+                2..=3600,
+            )?)),
         };
         let webhook_signing_secret = match get("WEBHOOK_SIGNING_SECRET") {
             Some(secret) if secret.trim().len() < 16 => {
@@ -131,18 +78,7 @@ impl DeliveryConfig {
             None if sandbox => Some(SecretString::from(SANDBOX_WEBHOOK_SECRET.to_owned())),
             None => None,
         };
-        let callback_allow_private = match get("CALLBACK_ALLOW_PRIVATE").as_deref().map(str::trim) {
-            None => sandbox,
-            Some("true") => true,
-            Some("false") => false,
-            Some(other) => {
-                return Err(invalid(
-                    "CALLBACK_ALLOW_PRIVATE",
-                    other,
-                    "must be true or false",
-                ))
-            }
-        };
+        let callback_allow_private = parse_bool(get, "CALLBACK_ALLOW_PRIVATE", sandbox)?;
         Ok(Self {
             callback_allow_private,
             max_rps,

@@ -310,6 +310,42 @@ fn parse_http_url(var: &'static str, value: &str) -> Result<Url, ConfigError> {
     Ok(url)
 }
 
+/// Parses an optional whole number with a default, refusing values outside `range`.
+pub(crate) fn ranged(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, ConfigError> {
+    let problem = format!(
+        "must be a whole number between {} and {}",
+        range.start(),
+        range.end()
+    );
+    let value = parse_or(var, get, default, &problem)?;
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(invalid(var, &value.to_string(), &problem))
+    }
+}
+
+/// Parses an optional yes/no setting (`true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`).
+pub(crate) fn parse_bool(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: bool,
+) -> Result<bool, ConfigError> {
+    match get(var).map(|v| v.trim().to_ascii_lowercase()) {
+        None => Ok(default),
+        Some(v) => match v.as_str() {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" => Ok(false),
+            _ => Err(invalid(var, &v, "must be true or false")),
+        },
+    }
+}
+
 pub(crate) fn invalid(var: &'static str, value: &str, problem: &str) -> ConfigError {
     ConfigError::Invalid {
         var,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::config::{invalid, parse_or, ConfigError};
+use crate::config::{invalid, parse_bool, ranged, ConfigError};
 
 /// The shortest API key accepted: anything shorter is too easy to guess.
 pub const MIN_API_KEY_LEN: usize = 16;
@@ -152,8 +152,8 @@ impl OpsConfig {
                 1..=3600,
             )?),
             cors_allowed_origins: parse_cors(get("CORS_ALLOWED_ORIGINS").as_deref())?,
-            media_preflight: parse_bool(get, "MEDIA_PREFLIGHT")?,
-            media_allow_private: parse_bool(get, "MEDIA_ALLOW_PRIVATE")?,
+            media_preflight: parse_bool(get, "MEDIA_PREFLIGHT", false)?,
+            media_allow_private: parse_bool(get, "MEDIA_ALLOW_PRIVATE", false)?,
             media_preflight_timeout: Duration::from_millis(ranged(
                 get,
                 "MEDIA_PREFLIGHT_TIMEOUT_MS",
@@ -161,39 +161,6 @@ impl OpsConfig {
                 100..=30_000,
             )?),
         })
-    }
-}
-
-fn ranged(
-    get: &impl Fn(&str) -> Option<String>,
-    var: &'static str,
-    default: u64,
-    range: std::ops::RangeInclusive<u64>,
-) -> Result<u64, ConfigError> {
-    let problem = format!(
-        "must be a whole number between {} and {}",
-        range.start(),
-        range.end()
-    );
-    let value = parse_or(var, get, default, &problem)?;
-    if range.contains(&value) {
-        Ok(value)
-    } else {
-        Err(invalid(var, &value.to_string(), &problem))
-    }
-}
-
-fn parse_bool(
-    get: &impl Fn(&str) -> Option<String>,
-    var: &'static str,
-) -> Result<bool, ConfigError> {
-    match get(var).map(|v| v.trim().to_ascii_lowercase()) {
-        None => Ok(false),
-        Some(v) => match v.as_str() {
-            "true" | "1" | "yes" | "on" => Ok(true),
-            "false" | "0" | "no" | "off" => Ok(false),
-            _ => Err(invalid(var, &v, "must be true or false")),
-        },
     }
 }
 
