@@ -19,6 +19,10 @@ use mms_gateway::config::Config;
 use mms_gateway::startup::Application;
 use serde_json::{json, Value};
 
+#[path = "common/fresh_postgres.rs"]
+mod fresh_postgres;
+use fresh_postgres::FreshPostgres;
+
 const MAX_RPS: usize = 20;
 
 /// One request the stand-in saw.
@@ -107,57 +111,6 @@ async fn answer(State(s): State<StandIn>, uri: Uri, body: Bytes) -> Response {
     (StatusCode::ACCEPTED, Json(body)).into_response()
 }
 
-/// A fresh PostgreSQL database, dropped at the end; `None` (said on stderr) without
-/// `TEST_DATABASE_URL`.
-struct Database {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl Database {
-    async fn create() -> Option<Self> {
-        use sqlx::Connection;
-        let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
-            // Written directly: libtest captures the print macros of passing tests.
-            use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED multi-instance tests: TEST_DATABASE_URL is not set"
-            );
-            return None;
-        };
-        let name = format!("mms_instances_test_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = sqlx::PgConnection::connect(&admin_url)
-            .await
-            .expect("connect to TEST_DATABASE_URL");
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .await
-            .expect("create database");
-        let _ = admin.close().await;
-        let mut url = url::Url::parse(&admin_url).expect("TEST_DATABASE_URL is a URL");
-        url.set_path(&name);
-        Some(Self {
-            admin_url,
-            name,
-            url: url.to_string(),
-        })
-    }
-
-    async fn drop_now(self) {
-        use sqlx::Connection;
-        if let Ok(mut admin) = sqlx::PgConnection::connect(&self.admin_url).await {
-            let _ = sqlx::query(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .execute(&mut admin)
-            .await;
-        }
-    }
-}
-
 /// A running in-process instance.
 struct Instance {
     base: String,
@@ -166,7 +119,7 @@ struct Instance {
 }
 
 impl Instance {
-    async fn start(db: &Database, plivo: SocketAddr, prefix: &str) -> Self {
+    async fn start(db: &FreshPostgres, plivo: SocketAddr, prefix: &str) -> Self {
         let vars: HashMap<&str, String> = [
             ("PLIVO_AUTH_ID", "MAXXXXXXXXXXXXXXXXXX".to_owned()),
             ("PLIVO_AUTH_TOKEN", "test-token-123".to_owned()),
@@ -175,7 +128,7 @@ impl Instance {
             ("PLIVO_TIMEOUT_MS", "2000".to_owned()),
             ("PLIVO_RETRY_BASE_MS", "10".to_owned()),
             ("PLIVO_MAX_RPS", MAX_RPS.to_string()),
-            ("DATABASE_URL", db.url.clone()),
+            ("DATABASE_URL", db.url().to_owned()),
             ("HOST", "127.0.0.1".to_owned()),
             ("PORT", "0".to_owned()),
         ]
@@ -321,7 +274,7 @@ async fn check(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_instances_share_the_outbox_and_the_rate_without_double_sends() {
-    let Some(db) = Database::create().await else {
+    let Some(db) = FreshPostgres::create("multi-instance").await else {
         return;
     };
     let began = Instant::now();
@@ -346,12 +299,11 @@ async fn two_instances_share_the_outbox_and_the_rate_without_double_sends() {
     );
     a.stop().await;
     b.stop().await;
-    db.drop_now().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn when_one_instance_stops_mid_burst_the_other_finishes_its_work() {
-    let Some(db) = Database::create().await else {
+    let Some(db) = FreshPostgres::create("multi-instance").await else {
         return;
     };
     let began = Instant::now();
@@ -386,5 +338,4 @@ async fn when_one_instance_stops_mid_burst_the_other_finishes_its_work() {
         "b did work: {per_instance:?}"
     );
     b.stop().await;
-    db.drop_now().await;
 }

@@ -1,11 +1,14 @@
 //! Starting the app against a wiremock Plivo, and calling it.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use mms_gateway::config::Config;
 use mms_gateway::startup::Application;
 use serde_json::{json, Value};
 use wiremock::MockServer;
+
+use crate::fresh_postgres::FreshPostgres;
 
 pub const AUTH_ID: &str = "MAXXXXXXXXXXXXXXXXXX";
 pub const AUTH_TOKEN: &str = "test-token-123";
@@ -25,17 +28,14 @@ pub struct TestApp {
 }
 
 /// The database behind a test app: a SQLite file in a temporary directory, or a fresh PostgreSQL
-/// database made from `TEST_DATABASE_URL` and dropped when the test ends.
+/// database made from `TEST_DATABASE_URL` and dropped when the last handle to it goes.
+#[derive(Clone)]
 pub enum TestDb {
     Sqlite {
-        _dir: std::sync::Arc<tempfile::TempDir>,
+        _dir: Arc<tempfile::TempDir>,
         url: String,
     },
-    Postgres {
-        admin_url: String,
-        name: String,
-        url: String,
-    },
+    Postgres(Arc<FreshPostgres>),
 }
 
 impl TestDb {
@@ -43,89 +43,22 @@ impl TestDb {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}", dir.path().join("mms.db").display());
         Self::Sqlite {
-            _dir: std::sync::Arc::new(dir),
+            _dir: Arc::new(dir),
             url,
         }
     }
 
     /// `None` (after saying so on stderr) when `TEST_DATABASE_URL` is not set.
     pub async fn postgres() -> Option<Self> {
-        use sqlx::Connection;
-        let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
-            use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED postgres API tests: TEST_DATABASE_URL is not set"
-            );
-            return None;
-        };
-        let name = format!("mms_api_test_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = sqlx::PgConnection::connect(&admin_url)
+        FreshPostgres::create("postgres API")
             .await
-            .expect("connect to TEST_DATABASE_URL");
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .await
-            .expect("create database");
-        let _ = admin.close().await;
-        let mut url = url::Url::parse(&admin_url).expect("TEST_DATABASE_URL is a URL");
-        url.set_path(&name);
-        Some(Self::Postgres {
-            admin_url,
-            name,
-            url: url.to_string(),
-        })
+            .map(|db| Self::Postgres(Arc::new(db)))
     }
 
     pub fn url(&self) -> &str {
         match self {
-            Self::Sqlite { url, .. } | Self::Postgres { url, .. } => url,
-        }
-    }
-
-    /// The same database again (for restart tests).
-    pub fn share(&self) -> Self {
-        match self {
-            Self::Sqlite { _dir, url } => Self::Sqlite {
-                _dir: _dir.clone(),
-                url: url.clone(),
-            },
-            Self::Postgres { admin_url, url, .. } => Self::Postgres {
-                admin_url: admin_url.clone(),
-                name: String::new(),
-                url: url.clone(),
-            },
-        }
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Self::Postgres {
-            admin_url, name, ..
-        } = self
-        {
-            if name.is_empty() {
-                return;
-            }
-            let (admin_url, name) = (admin_url.clone(), name.clone());
-            // Drop runs outside async; a thread with its own runtime drops the database.
-            let _ = std::thread::spawn(move || {
-                use sqlx::Connection;
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("runtime");
-                rt.block_on(async {
-                    if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
-                        let _ =
-                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                                .execute(&mut admin)
-                                .await;
-                    }
-                });
-            })
-            .join();
+            Self::Sqlite { url, .. } => url,
+            Self::Postgres(db) => db.url(),
         }
     }
 }
@@ -193,8 +126,7 @@ impl TestApp {
         if let Some(server) = self.server.take() {
             let _ = server.await;
         }
-        let borrowed = self.db.share();
-        let db = std::mem::replace(&mut self.db, borrowed);
+        let db = self.db.clone();
         let plivo = std::mem::replace(&mut self.plivo, MockServer::start().await);
         (db, plivo)
     }

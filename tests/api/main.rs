@@ -2,6 +2,8 @@
 
 mod auth;
 mod delivery;
+#[path = "../common/fresh_postgres.rs"]
+mod fresh_postgres;
 mod hardening;
 mod helpers;
 mod media_preflight;

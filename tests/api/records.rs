@@ -415,24 +415,16 @@ async fn records_and_keys_survive_a_restart(app: TestApp) {
 
 #[tokio::test]
 async fn ready_is_503_when_the_database_is_gone() {
-    use sqlx::Connection;
     let Some(db) = TestDb::postgres().await else {
         return;
     };
-    let (admin_url, name) = match &db {
-        TestDb::Postgres {
-            admin_url, name, ..
-        } => (admin_url.clone(), name.clone()),
-        TestDb::Sqlite { .. } => unreachable!("asked for PostgreSQL"),
+    let TestDb::Postgres(fresh) = db.clone() else {
+        unreachable!("asked for PostgreSQL");
     };
     let app = spawn_app_on(db, MockServer::start().await, OVERRIDES).await;
     assert_eq!(app.fetch("/ready").await.status(), 200);
 
-    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
-    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    fresh.drop_database().await;
 
     let response = app.fetch("/ready").await;
     assert_eq!(response.status(), 503);

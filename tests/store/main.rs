@@ -5,6 +5,8 @@
 //! `postgres://postgres@127.0.0.1:5432/postgres`); each test creates and drops its own database.
 
 mod backends;
+#[path = "../common/fresh_postgres.rs"]
+mod fresh_postgres;
 mod sqlite_only;
 mod suite;
 
