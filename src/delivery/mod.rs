@@ -141,7 +141,7 @@ impl Delivery {
                         .await?;
                 }
             }
-            Err(e @ (PlivoError::Timeout | PlivoError::Unexpected(_))) => {
+            Err(e) if e.outcome_unknown() => {
                 // Plivo may have accepted it: say so rather than guess.
                 self.store
                     .mark_outcome_unknown(id, &e.to_string(), Utc::now())

@@ -140,9 +140,10 @@ impl PlivoError {
         }
     }
 
-    /// Whether Plivo may have accepted the message even though this call failed.
+    /// Whether Plivo may have accepted the message even though this call failed: the last
+    /// attempt timed out, or Plivo answered something unexpected (e.g. an unreadable 2xx).
     pub fn outcome_unknown(&self) -> bool {
-        matches!(self, Self::Timeout)
+        matches!(self, Self::Timeout | Self::Unexpected(_))
     }
 }
 
