@@ -25,9 +25,12 @@ pub enum StoreError {
     /// The database failed or could not be reached.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The SQLite writer's connection failed.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// A group of SQLite writes could not be committed; every write of the group failed with it.
     #[error("database error while committing a group of writes: {0}")]
-    GroupCommit(Arc<sqlx::Error>),
+    GroupCommit(Arc<rusqlite::Error>),
     /// Applying the embedded migrations failed.
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -40,11 +43,20 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Maps a unique-constraint violation to `on_unique`, anything else to [`StoreError::Database`].
-    pub(crate) fn on_unique(error: sqlx::Error, on_unique: StoreError) -> StoreError {
-        match &error {
-            sqlx::Error::Database(db) if db.is_unique_violation() => on_unique,
-            _ => StoreError::Database(error),
+    /// Maps a unique-constraint violation (from either driver) to `on_unique`, anything else to
+    /// itself.
+    pub(crate) fn on_unique(self, on_unique: StoreError) -> StoreError {
+        match &self {
+            StoreError::Database(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                on_unique
+            }
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+                if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+            {
+                on_unique
+            }
+            _ => self,
         }
     }
 }

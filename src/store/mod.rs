@@ -8,6 +8,7 @@
 //! microsecond.
 
 mod cursor;
+mod db;
 mod error;
 mod postgres;
 mod sql;

@@ -6,7 +6,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
-use sqlx::{AnyConnection, AnyPool};
+use sqlx::AnyPool;
+
+use super::db::Db;
 
 use super::sql::{self, MessageKey};
 use super::writer::{Work, Writer};
@@ -39,16 +41,14 @@ impl SqlStore {
     async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, StoreError>>
-            + Send
-            + 'static,
+        F: for<'c> FnOnce(&'c mut dyn Db) -> BoxFuture<'c, Result<T, StoreError>> + Send + 'static,
     {
         let work: Work<T> = Box::new(work);
         match &self.writes {
             Writes::Grouped(writer) => writer.submit(work).await,
             Writes::Direct(pool) => {
                 let mut tx = pool.begin().await?;
-                let value = work(&mut tx).await?;
+                let value = work(&mut *tx).await?;
                 tx.commit().await?;
                 Ok(value)
             }
@@ -77,7 +77,7 @@ impl MessageStore for SqlStore {
             }
         }
         let mut conn = self.reads.acquire().await?;
-        sql::ping(&mut conn).await
+        sql::ping(&mut *conn).await
     }
 
     async fn insert_message(&self, m: &NewMessage) -> Result<(), StoreError> {
@@ -120,9 +120,9 @@ impl MessageStore for SqlStore {
     async fn get_message(&self, id: &str) -> Result<Option<MessageRecord>, StoreError> {
         // One read transaction, so the message and its events come from one snapshot.
         let mut tx = self.reads.begin().await?;
-        let mut record = sql::get_message(&mut tx, id).await?;
+        let mut record = sql::get_message(&mut *tx, id).await?;
         if let Some(record) = record.as_mut() {
-            record.callback_attempts = Some(sql::callback_attempts(&mut tx, id).await?);
+            record.callback_attempts = Some(sql::callback_attempts(&mut *tx, id).await?);
         }
         tx.commit().await?;
         Ok(record)
@@ -130,7 +130,7 @@ impl MessageStore for SqlStore {
 
     async fn list_messages(&self, q: &MessageQuery) -> Result<MessagePage, StoreError> {
         let mut tx = self.reads.begin().await?;
-        let page = sql::list_messages(&mut tx, q).await?;
+        let page = sql::list_messages(&mut *tx, q).await?;
         tx.commit().await?;
         Ok(page)
     }
@@ -255,7 +255,7 @@ impl MessageStore for SqlStore {
 
     async fn outbox_stats(&self) -> Result<OutboxStats, StoreError> {
         let mut conn = self.reads.acquire().await?;
-        sql::outbox_stats(&mut conn).await
+        sql::outbox_stats(&mut *conn).await
     }
 
     async fn heartbeat(

@@ -1,10 +1,13 @@
-//! Opening the SQLite backend: the file (created when missing), WAL, pragmas, a read pool and the
-//! group-commit writer.
+//! Opening the SQLite backend: the file (created when missing), WAL, pragmas, a read pool (sqlx) and
+//! the group-commit writer (its own `rusqlite` connection on its own thread).
 
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use rusqlite::{Connection, OpenFlags};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AnyConnection, Executor};
 
 use super::sql_store::{SqlStore, Writes};
@@ -14,35 +17,34 @@ use super::{StoreError, MIGRATOR};
 /// Read connections (WAL lets them read while the writer writes).
 const READ_POOL_SIZE: u32 = 4;
 
+/// Statements the writer keeps prepared (the store has a few dozen).
+const WRITER_STATEMENT_CACHE: usize = 64;
+
 /// The writer's connection: durable commits (`synchronous=FULL`), waits up to 5 s for a lock held by
 /// another process.
-const WRITER_PRAGMAS: &[&str] = &[
-    "PRAGMA busy_timeout = 5000",
-    "PRAGMA journal_mode = WAL",
-    "PRAGMA synchronous = FULL",
-    "PRAGMA foreign_keys = ON",
-];
+const WRITER_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
+     PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;";
 
-/// Read connections never write.
+/// Read connections never write, and keep a small page cache (1 MiB; SQLite's default is 2 MiB).
 const READER_PRAGMAS: &[&str] = &[
     "PRAGMA busy_timeout = 5000",
     "PRAGMA foreign_keys = ON",
     "PRAGMA query_only = ON",
+    "PRAGMA cache_size = -1024",
 ];
 
 /// Opens (creating if needed) the database at `url`, migrates it and starts the writer.
 pub(crate) async fn open(url: &str, max_batch: usize) -> Result<SqlStore, StoreError> {
-    let options = AnyConnectOptions::from_str(&normalize(url))?;
-    // Both pools keep their connections: an in-memory database lives only as long as one is open.
-    let writes = AnyPoolOptions::new()
+    let url = normalize(url);
+    let options = AnyConnectOptions::from_str(&url)?;
+    // The migrations run on a connection of their own, closed once the writer and the readers are
+    // open (an in-memory database lives only as long as one of its connections is).
+    let migrations = AnyPoolOptions::new()
         .max_connections(1)
-        .min_connections(1)
-        .idle_timeout(None)
-        .max_lifetime(None)
-        .after_connect(|conn, _| Box::pin(apply(conn, WRITER_PRAGMAS)))
         .connect_with(options.clone())
         .await?;
-    MIGRATOR.run(&writes).await?;
+    MIGRATOR.run(&migrations).await?;
+    let writer = open_writer(&url)?;
     let reads = AnyPoolOptions::new()
         .max_connections(READ_POOL_SIZE)
         .min_connections(1)
@@ -52,10 +54,36 @@ pub(crate) async fn open(url: &str, max_batch: usize) -> Result<SqlStore, StoreE
         .after_connect(|conn, _| Box::pin(apply(conn, READER_PRAGMAS)))
         .connect_with(options)
         .await?;
+    migrations.close().await;
     Ok(SqlStore::new(
         reads,
-        Writes::Grouped(Writer::spawn(writes, max_batch)),
+        Writes::Grouped(Writer::spawn(writer, max_batch)?),
     ))
+}
+
+/// The writer's connection to the database a normalized `url` names.
+fn open_writer(url: &str) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_URI
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(writer_path(url)?, flags)?;
+    conn.execute_batch(WRITER_PRAGMAS)?;
+    conn.set_prepared_statement_cache_capacity(WRITER_STATEMENT_CACHE);
+    Ok(conn)
+}
+
+/// What the writer opens: the same file sqlx resolves from the URL, or for an in-memory database the
+/// same shared-cache name.
+fn writer_path(url: &str) -> Result<PathBuf, StoreError> {
+    if let Some(uri) = url.strip_prefix("sqlite:file:") {
+        if uri.contains("mode=memory") {
+            return Ok(PathBuf::from(format!("file:{uri}")));
+        }
+    }
+    Ok(SqliteConnectOptions::from_str(url)?
+        .get_filename()
+        .to_path_buf())
 }
 
 async fn apply(conn: &mut AnyConnection, pragmas: &[&str]) -> Result<(), sqlx::Error> {
@@ -84,7 +112,7 @@ fn normalize(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::normalize;
+    use super::{normalize, writer_path};
 
     #[test]
     fn files_are_created_unless_a_mode_is_given() {
@@ -95,5 +123,21 @@ mod tests {
         );
         assert_eq!(normalize("sqlite:a.db?mode=ro"), "sqlite:a.db?mode=ro");
         assert!(normalize("sqlite::memory:").ends_with("?mode=memory&cache=shared"));
+    }
+
+    #[test]
+    fn the_writer_opens_what_sqlx_opens() {
+        let memory = normalize("sqlite::memory:");
+        let path = writer_path(&memory).expect("memory");
+        assert!(path
+            .to_str()
+            .expect("utf-8")
+            .starts_with("file:mms-gateway-"));
+        assert!(path
+            .to_str()
+            .expect("utf-8")
+            .ends_with("?mode=memory&cache=shared"));
+        let file = writer_path(&normalize("sqlite://data/a.db")).expect("file");
+        assert_eq!(file, std::path::Path::new("data/a.db"));
     }
 }

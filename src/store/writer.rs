@@ -1,4 +1,4 @@
-//! Group commit for SQLite: one writer task owns all writes.
+//! Group commit for SQLite: one writer thread owns all writes.
 //!
 //! Callers hand their write (a closure over a connection) to the writer through a channel and wait on a
 //! oneshot. The writer takes whatever is queued (up to `max_batch` writes), runs each inside its own
@@ -6,19 +6,23 @@
 //! `synchronous=FULL` that commit is one disk sync for the whole group instead of one per write, so many
 //! concurrent sends share the cost; a failed write rolls back only its own savepoint.
 //!
-//! The writer holds its connection only while a group runs; it waits for work with none checked out.
+//! The writer is a plain thread with its own `rusqlite` connection: a group's statements run one after
+//! the other without leaving the thread (see module `db` for why this matters). The writes are the same
+//! async functions PostgreSQL runs; on this connection every future is ready at once, so a trivial
+//! executor drives them.
 
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use sqlx::{Acquire, AnyConnection, AnyPool};
+use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use super::db::Db;
 use super::StoreError;
 
 /// One write: runs against a connection already inside a transaction.
 pub(crate) type Work<T> =
-    Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, StoreError>> + Send>;
+    Box<dyn for<'c> FnOnce(&'c mut dyn Db) -> BoxFuture<'c, Result<T, StoreError>> + Send>;
 
 /// How many writes may wait for the writer before callers feel back-pressure.
 const QUEUE_CAPACITY: usize = 4096;
@@ -26,9 +30,9 @@ const QUEUE_CAPACITY: usize = 4096;
 /// A queued write of any result type.
 trait Job: Send {
     /// Runs the write; `true` when it succeeded (its savepoint may be released).
-    fn run<'c>(&'c mut self, conn: &'c mut AnyConnection) -> BoxFuture<'c, bool>;
+    fn run(&mut self, conn: &mut Connection) -> bool;
     /// Answers the caller once the group's commit is known.
-    fn finish(self: Box<Self>, commit: Result<(), &Arc<sqlx::Error>>);
+    fn finish(self: Box<Self>, commit: Result<(), &Arc<rusqlite::Error>>);
 }
 
 struct Pending<T> {
@@ -38,19 +42,17 @@ struct Pending<T> {
 }
 
 impl<T: Send + 'static> Job for Pending<T> {
-    fn run<'c>(&'c mut self, conn: &'c mut AnyConnection) -> BoxFuture<'c, bool> {
-        Box::pin(async move {
-            let result = match self.work.take() {
-                Some(work) => work(conn).await,
-                None => Err(StoreError::WriterStopped),
-            };
-            let ok = result.is_ok();
-            self.result = Some(result);
-            ok
-        })
+    fn run(&mut self, conn: &mut Connection) -> bool {
+        let result = match self.work.take() {
+            Some(work) => futures::executor::block_on(work(conn)),
+            None => Err(StoreError::WriterStopped),
+        };
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
     }
 
-    fn finish(self: Box<Self>, commit: Result<(), &Arc<sqlx::Error>>) {
+    fn finish(self: Box<Self>, commit: Result<(), &Arc<rusqlite::Error>>) {
         let answer = match (self.result, commit) {
             (Some(Err(error)), _) => Err(error),
             (Some(Ok(value)), Ok(())) => Ok(value),
@@ -62,19 +64,25 @@ impl<T: Send + 'static> Job for Pending<T> {
     }
 }
 
-/// The handle through which writes reach the writer task. Cloning shares the same task.
+/// The handle through which writes reach the writer thread. Cloning shares the same thread.
 #[derive(Clone)]
 pub(crate) struct Writer {
     queue: mpsc::Sender<Box<dyn Job>>,
 }
 
 impl Writer {
-    /// Starts the writer task on `pool` (one connection), grouping up to `max_batch` writes a commit.
-    /// The task ends when the last handle is dropped.
-    pub(crate) fn spawn(pool: AnyPool, max_batch: usize) -> Writer {
+    /// Starts the writer thread on `conn`, grouping up to `max_batch` writes a commit. The thread ends
+    /// (closing the connection) when the last handle is dropped.
+    pub(crate) fn spawn(conn: Connection, max_batch: usize) -> Result<Writer, StoreError> {
         let (queue, jobs) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(run(pool, jobs, max_batch.max(1)));
-        Writer { queue }
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || run(conn, jobs, max_batch.max(1)))
+            .map_err(|error| {
+                tracing::error!(%error, "store.writer_not_started");
+                StoreError::WriterStopped
+            })?;
+        Ok(Writer { queue })
     }
 
     /// Runs `work` in the next group and returns its result once the group is committed.
@@ -92,16 +100,16 @@ impl Writer {
         answer.await.map_err(|_| StoreError::WriterStopped)?
     }
 
-    /// `false` once the writer task has stopped.
+    /// `false` once the writer thread has stopped.
     pub(crate) fn is_running(&self) -> bool {
         !self.queue.is_closed()
     }
 }
 
-async fn run(pool: AnyPool, mut jobs: mpsc::Receiver<Box<dyn Job>>, max_batch: usize) {
+fn run(mut conn: Connection, mut jobs: mpsc::Receiver<Box<dyn Job>>, max_batch: usize) {
     let mut group: Vec<Box<dyn Job>> = Vec::with_capacity(max_batch);
-    while jobs.recv_many(&mut group, max_batch).await > 0 {
-        let commit = commit_group(&pool, &mut group).await.map_err(Arc::new);
+    while jobs.blocking_recv_many(&mut group, max_batch) > 0 {
+        let commit = commit_group(&mut conn, &mut group).map_err(Arc::new);
         if let Err(error) = &commit {
             tracing::error!(error = %error, writes = group.len(), "store.group_commit_failed");
         }
@@ -109,19 +117,30 @@ async fn run(pool: AnyPool, mut jobs: mpsc::Receiver<Box<dyn Job>>, max_batch: u
             job.finish(commit.as_ref().map(|_| ()));
         }
     }
-    pool.close().await;
 }
 
-async fn commit_group(pool: &AnyPool, group: &mut [Box<dyn Job>]) -> Result<(), sqlx::Error> {
-    let mut conn = pool.acquire().await?;
-    let mut tx = conn.begin().await?;
-    for job in group.iter_mut() {
-        let mut savepoint = tx.begin().await?;
-        if job.run(&mut savepoint).await {
-            savepoint.commit().await?;
-        } else {
-            savepoint.rollback().await?;
-        }
+fn commit_group(conn: &mut Connection, group: &mut [Box<dyn Job>]) -> Result<(), rusqlite::Error> {
+    exec(conn, "BEGIN IMMEDIATE")?;
+    let result = run_group(conn, group).and_then(|()| exec(conn, "COMMIT"));
+    if result.is_err() && !conn.is_autocommit() {
+        // Leave the connection usable for the next group; the group's writes are lost together.
+        let _ = exec(conn, "ROLLBACK");
     }
-    tx.commit().await
+    result
+}
+
+/// Runs a statement without parameters, prepared once.
+fn exec(conn: &Connection, sql: &str) -> Result<(), rusqlite::Error> {
+    conn.prepare_cached(sql)?.raw_execute().map(|_| ())
+}
+
+fn run_group(conn: &mut Connection, group: &mut [Box<dyn Job>]) -> Result<(), rusqlite::Error> {
+    for job in group.iter_mut() {
+        exec(conn, "SAVEPOINT write")?;
+        if !job.run(conn) {
+            exec(conn, "ROLLBACK TO write")?;
+        }
+        exec(conn, "RELEASE write")?;
+    }
+    Ok(())
 }

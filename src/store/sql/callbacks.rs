@@ -1,7 +1,7 @@
 //! Status events for callers (`callbackUrl`): queued with each status change, posted in order.
 
+use crate::store::db::{query, Db};
 use chrono::{DateTime, Utc};
-use sqlx::{AnyConnection, Row};
 
 use super::messages::status;
 use super::{micros, time};
@@ -10,14 +10,14 @@ use crate::store::{CallbackAttempt, MessageStatus, PendingCallback, StoreError};
 /// Queues the message's event number `seq` (its latest when `None`) for its caller, if the message
 /// has a `callback_url`.
 pub(super) async fn queue_event(
-    conn: &mut AnyConnection,
+    conn: &mut dyn Db,
     message_id: &str,
     seq: Option<i64>,
     status: MessageStatus,
     at: i64,
     error_code: Option<&str>,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    query(
         "INSERT INTO callback_events (event_id, message_id, seq, status, error_code, occurred_at, \
          next_attempt_at, attempts) \
          SELECT $1, m.id, COALESCE($6, (SELECT MAX(e.seq) FROM message_events e WHERE e.message_id = m.id)), \
@@ -37,13 +37,13 @@ pub(super) async fn queue_event(
 
 /// Leases due events, only the earliest pending one of each message (so they go out in order).
 pub(crate) async fn claim_callbacks(
-    conn: &mut AnyConnection,
+    conn: &mut dyn Db,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
     limit: u32,
 ) -> Result<Vec<PendingCallback>, StoreError> {
     let now = micros(now);
-    let rows = sqlx::query(
+    let rows = query(
         "SELECT e.event_id, e.message_id, e.status, e.error_code, e.occurred_at, e.attempts, \
          m.callback_url, m.message_uuid, m.recipient_number \
          FROM callback_events e JOIN messages m ON m.id = e.message_id \
@@ -60,7 +60,7 @@ pub(crate) async fn claim_callbacks(
     let mut claimed = Vec::with_capacity(rows.len());
     for row in rows {
         let event_id: String = row.try_get("event_id")?;
-        let leased = sqlx::query(
+        let leased = query(
             "UPDATE callback_events SET lease_until = $2 \
              WHERE event_id = $1 AND (lease_until IS NULL OR lease_until < $3)",
         )
@@ -68,8 +68,7 @@ pub(crate) async fn claim_callbacks(
         .bind(micros(lease_until))
         .bind(now)
         .execute(&mut *conn)
-        .await?
-        .rows_affected();
+        .await?;
         if leased == 0 {
             continue;
         }
@@ -90,13 +89,13 @@ pub(crate) async fn claim_callbacks(
 
 /// Records one try; `next_attempt_at` is when to try again (`None`: done, delivered or given up).
 pub(crate) async fn record_callback_attempt(
-    conn: &mut AnyConnection,
+    conn: &mut dyn Db,
     event_id: &str,
     attempt: &CallbackAttempt,
     next_attempt_at: Option<DateTime<Utc>>,
 ) -> Result<(), StoreError> {
     let at = micros(attempt.at);
-    sqlx::query(
+    query(
         "INSERT INTO callback_attempts (event_id, attempt, at, response_status, error) \
          VALUES ($1, $2, $3, $4, $5)",
     )
@@ -110,7 +109,7 @@ pub(crate) async fn record_callback_attempt(
     let delivered = attempt
         .response_status
         .is_some_and(|s| (200..300).contains(&s));
-    sqlx::query(
+    query(
         "UPDATE callback_events SET attempts = $2, lease_until = NULL, next_attempt_at = $3, \
          delivered_at = $4 WHERE event_id = $1",
     )
@@ -125,10 +124,10 @@ pub(crate) async fn record_callback_attempt(
 
 /// Every try at posting the message's events, oldest first.
 pub(crate) async fn callback_attempts(
-    conn: &mut AnyConnection,
+    conn: &mut dyn Db,
     message_id: &str,
 ) -> Result<Vec<CallbackAttempt>, StoreError> {
-    let rows = sqlx::query(
+    let rows = query(
         "SELECT a.event_id, e.status, a.attempt, a.at, a.response_status, a.error \
          FROM callback_attempts a JOIN callback_events e ON e.event_id = a.event_id \
          WHERE e.message_id = $1 ORDER BY e.seq, a.attempt",

@@ -1,10 +1,9 @@
 //! Idempotency keys and webhook nonces.
 
+use crate::store::db::{query, query_scalar, Db, Row};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
 
 use super::micros;
 use crate::store::{IdempotencyClaim, StoreError};
@@ -23,14 +22,14 @@ pub(crate) const IN_FLIGHT_TTL: chrono::Duration = chrono::Duration::minutes(15)
 /// Claims `key` for a request: an atomic upsert that inserts the key or replaces an expired row, then a
 /// read of whoever holds it. Never check-then-insert.
 pub(crate) async fn claim_idempotency_key(
-    conn: &mut AnyConnection,
+    conn: &mut dyn Db,
     key: &str,
     request_hash: &str,
     now: DateTime<Utc>,
 ) -> Result<IdempotencyClaim, StoreError> {
     // A holder may release the key between our upsert and our read; then try again.
     for _ in 0..3 {
-        let claimed: Option<String> = sqlx::query_scalar(
+        let claimed: Option<String> = query_scalar(
             "INSERT INTO idempotency_keys (idem_key, request_hash, created_at) VALUES ($1, $2, $3) \
              ON CONFLICT (idem_key) DO UPDATE SET request_hash = excluded.request_hash, \
              created_at = excluded.created_at, response_status = NULL, response_body = NULL \
@@ -48,7 +47,7 @@ pub(crate) async fn claim_idempotency_key(
         if claimed.is_some() {
             return Ok(IdempotencyClaim::Claimed);
         }
-        let holder = sqlx::query(
+        let holder = query(
             "SELECT request_hash, response_status, response_body FROM idempotency_keys \
              WHERE idem_key = $1",
         )
@@ -62,7 +61,7 @@ pub(crate) async fn claim_idempotency_key(
     Ok(IdempotencyClaim::InFlight)
 }
 
-fn claim_from_row(row: &AnyRow, request_hash: &str) -> Result<IdempotencyClaim, StoreError> {
+fn claim_from_row(row: &Row, request_hash: &str) -> Result<IdempotencyClaim, StoreError> {
     if row.try_get::<&str, _>("request_hash")? != request_hash {
         return Ok(IdempotencyClaim::Mismatch);
     }
@@ -81,12 +80,12 @@ fn claim_from_row(row: &AnyRow, request_hash: &str) -> Result<IdempotencyClaim, 
 
 /// Stores the answer to replay for `key` (no-op if the key is not held).
 pub(crate) async fn complete_idempotency_key(
-    conn: &mut AnyConnection,
+    conn: &mut dyn Db,
     key: &str,
     status: u16,
     body: &[u8],
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    query(
         "UPDATE idempotency_keys SET response_status = $2, response_body = $3 WHERE idem_key = $1",
     )
     .bind(key)
@@ -99,10 +98,10 @@ pub(crate) async fn complete_idempotency_key(
 
 /// Forgets an in-flight claim; a completed key stays.
 pub(crate) async fn release_idempotency_key(
-    conn: &mut AnyConnection,
+    conn: &mut dyn Db,
     key: &str,
 ) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM idempotency_keys WHERE idem_key = $1 AND response_status IS NULL")
+    query("DELETE FROM idempotency_keys WHERE idem_key = $1 AND response_status IS NULL")
         .bind(key)
         .execute(&mut *conn)
         .await?;
@@ -111,32 +110,32 @@ pub(crate) async fn release_idempotency_key(
 
 /// Deletes keys claimed before `older_than`; returns how many.
 pub(crate) async fn purge_expired_idempotency_keys(
-    conn: &mut AnyConnection,
+    conn: &mut dyn Db,
     older_than: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
-    let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+    let done = query("DELETE FROM idempotency_keys WHERE created_at < $1")
         .bind(micros(older_than))
         .execute(&mut *conn)
         .await?;
-    Ok(done.rows_affected())
+    Ok(done)
 }
 
 /// Records `nonce`; `true` if it was not seen within the retention period. Forgets old nonces.
 pub(crate) async fn use_nonce(
-    conn: &mut AnyConnection,
+    conn: &mut dyn Db,
     nonce: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    sqlx::query("DELETE FROM used_nonces WHERE seen_at < $1")
+    query("DELETE FROM used_nonces WHERE seen_at < $1")
         .bind(micros(now - NONCE_RETENTION))
         .execute(&mut *conn)
         .await?;
-    let done = sqlx::query(
+    let done = query(
         "INSERT INTO used_nonces (nonce, seen_at) VALUES ($1, $2) ON CONFLICT (nonce) DO NOTHING",
     )
     .bind(nonce)
     .bind(micros(now))
     .execute(&mut *conn)
     .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(done == 1)
 }

@@ -2,9 +2,8 @@
 
 use std::collections::HashMap;
 
+use crate::store::db::{query, query_scalar, Db, Row};
 use chrono::{DateTime, Utc};
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
 
 use super::{micros, time};
 use crate::store::cursor::Cursor;
@@ -66,17 +65,14 @@ fn parse_json_list(text: &str) -> Result<Vec<String>, StoreError> {
 }
 
 /// Inserts a message with status `accepted` and its first event.
-pub(crate) async fn insert_message(
-    conn: &mut AnyConnection,
-    m: &NewMessage,
-) -> Result<(), StoreError> {
+pub(crate) async fn insert_message(conn: &mut dyn Db, m: &NewMessage) -> Result<(), StoreError> {
     insert_row(conn, m, MessageStatus::Accepted, m.created_at, None).await
 }
 
 /// Inserts a message with status `accepted` straight into the outbox: due now, failing with
 /// `expired` after `deadline`.
 pub(crate) async fn insert_queued_for_delivery(
-    conn: &mut AnyConnection,
+    conn: &mut dyn Db,
     m: &NewMessage,
     deadline: DateTime<Utc>,
 ) -> Result<(), StoreError> {
@@ -92,10 +88,7 @@ pub(crate) async fn insert_queued_for_delivery(
 
 /// Inserts a message and moves it to `sending` at once (its `accepted` and `sending` events): the
 /// synchronous path's one write before it calls Plivo.
-pub(crate) async fn insert_sending(
-    conn: &mut AnyConnection,
-    m: &NewMessage,
-) -> Result<(), StoreError> {
+pub(crate) async fn insert_sending(conn: &mut dyn Db, m: &NewMessage) -> Result<(), StoreError> {
     insert_row(
         conn,
         m,
@@ -110,7 +103,7 @@ pub(crate) async fn insert_sending(
 /// `accepted` and `sending` when it starts as `sending`), in as few statements as possible; with a
 /// `deadline`, in the outbox.
 async fn insert_row(
-    conn: &mut AnyConnection,
+    conn: &mut dyn Db,
     m: &NewMessage,
     status: MessageStatus,
     status_at: DateTime<Utc>,
@@ -118,7 +111,7 @@ async fn insert_row(
 ) -> Result<(), StoreError> {
     let created = micros(m.created_at);
     let at = micros(status_at);
-    sqlx::query(
+    query(
         "INSERT INTO messages (id, status, recipient_number, sender_number, message_text, media_urls, \
          media_ids, callback_url, batch_id, created_at, updated_at, outcome_unknown, next_attempt_at, \
          deadline_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $12, $13)",
@@ -150,7 +143,7 @@ async fn insert_row(
         "INSERT INTO message_events (message_id, seq, status, at) VALUES {}",
         rows.join(", ")
     );
-    let mut insert = sqlx::query(&sql).bind(&m.id);
+    let mut insert = query(&sql).bind(&m.id);
     for (i, s) in statuses.iter().enumerate() {
         insert = insert
             .bind(s.as_str())
@@ -172,7 +165,7 @@ async fn insert_row(
 /// (the message has a `callback_url` and this is a status change), the event is also queued for the
 /// caller (`callback_events`), in the same transaction.
 pub(super) async fn append_event(
-    conn: &mut AnyConnection,
+    conn: &mut dyn Db,
     message_id: &str,
     status: MessageStatus,
     at: i64,
@@ -180,7 +173,7 @@ pub(super) async fn append_event(
     detail: Option<&str>,
     notify: bool,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    query(
         "INSERT INTO message_events (message_id, seq, status, at, error_code, detail) \
          SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5 FROM message_events WHERE message_id = $1",
     )
@@ -199,7 +192,7 @@ pub(super) async fn append_event(
 
 /// Moves the message(s) named by `key` forward to `u.status` if that is a step forward, atomically.
 pub(crate) async fn update_status(
-    conn: &mut AnyConnection,
+    conn: &mut dyn Db,
     by: MessageKey,
     key: &str,
     u: &StatusUpdate,
@@ -215,7 +208,7 @@ pub(crate) async fn update_status(
         ),
     };
     let at = micros(u.at);
-    let rows = sqlx::query(update)
+    let rows = query(update)
         .bind(key)
         .bind(u.status.as_str())
         .bind(u.message_uuid.as_deref())
@@ -226,10 +219,7 @@ pub(crate) async fn update_status(
         .fetch_all(&mut *conn)
         .await?;
     if rows.is_empty() {
-        let count: i64 = sqlx::query_scalar(exists)
-            .bind(key)
-            .fetch_one(&mut *conn)
-            .await?;
+        let count: i64 = query_scalar(exists).bind(key).fetch_one(&mut *conn).await?;
         return Ok(if count > 0 {
             UpdateOutcome::Ignored
         } else {
@@ -247,13 +237,13 @@ pub(crate) async fn update_status(
 
 /// Flags the message's outcome as unknown and records why (status unchanged).
 pub(crate) async fn mark_outcome_unknown(
-    conn: &mut AnyConnection,
+    conn: &mut dyn Db,
     id: &str,
     detail: &str,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let at = micros(at);
-    let current: Option<String> = sqlx::query_scalar(
+    let current: Option<String> = query_scalar(
         "UPDATE messages SET outcome_unknown = 1, \
          updated_at = CASE WHEN updated_at > $2 THEN updated_at ELSE $2 END \
          WHERE id = $1 RETURNING status",
@@ -266,7 +256,7 @@ pub(crate) async fn mark_outcome_unknown(
     append_event(conn, id, current, at, None, Some(detail), false).await
 }
 
-pub(super) fn record_from_row(row: &AnyRow) -> Result<MessageRecord, StoreError> {
+pub(super) fn record_from_row(row: &Row) -> Result<MessageRecord, StoreError> {
     Ok(MessageRecord {
         id: row.try_get("id")?,
         status: status(row.try_get("status")?)?,
@@ -289,10 +279,7 @@ pub(super) fn record_from_row(row: &AnyRow) -> Result<MessageRecord, StoreError>
 }
 
 /// Fills in the events of `records` with one query.
-async fn attach_events(
-    conn: &mut AnyConnection,
-    records: &mut [MessageRecord],
-) -> Result<(), StoreError> {
+async fn attach_events(conn: &mut dyn Db, records: &mut [MessageRecord]) -> Result<(), StoreError> {
     if records.is_empty() {
         return Ok(());
     }
@@ -302,7 +289,7 @@ async fn attach_events(
          WHERE message_id IN ({}) ORDER BY message_id, seq",
         placeholders.join(", ")
     );
-    let mut query = sqlx::query(&sql);
+    let mut query = query(&sql);
     for record in records.iter() {
         query = query.bind(record.id.as_str());
     }
@@ -328,15 +315,11 @@ async fn attach_events(
 
 /// Reads one message with its events.
 pub(crate) async fn get_message(
-    conn: &mut AnyConnection,
+    conn: &mut dyn Db,
     id: &str,
 ) -> Result<Option<MessageRecord>, StoreError> {
     let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1");
-    let Some(row) = sqlx::query(&sql)
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?
-    else {
+    let Some(row) = query(&sql).bind(id).fetch_optional(&mut *conn).await? else {
         return Ok(None);
     };
     let mut records = [record_from_row(&row)?];
@@ -347,7 +330,7 @@ pub(crate) async fn get_message(
 
 /// Reads one page of messages, newest first.
 pub(crate) async fn list_messages(
-    conn: &mut AnyConnection,
+    conn: &mut dyn Db,
     q: &MessageQuery,
 ) -> Result<MessagePage, StoreError> {
     let cursor = q.cursor.as_deref().map(Cursor::decode).transpose()?;
@@ -371,7 +354,7 @@ pub(crate) async fn list_messages(
     }
     sql += &format!(" ORDER BY created_at DESC, id DESC LIMIT {}", next());
 
-    let mut query = sqlx::query(&sql);
+    let mut query = query(&sql);
     if let Some(recipient) = &q.recipient_number {
         query = query.bind(recipient.as_str());
     }
@@ -419,7 +402,7 @@ mod tests {
     #[tokio::test]
     async fn sql_rank_agrees_with_message_status_rank() {
         sqlx::any::install_default_drivers();
-        let mut conn = AnyConnection::connect("sqlite::memory:")
+        let mut conn = sqlx::AnyConnection::connect("sqlite::memory:")
             .await
             .expect("in-memory SQLite");
         let sql = concat!(

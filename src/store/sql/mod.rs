@@ -9,8 +9,8 @@ mod keys;
 mod messages;
 mod outbox;
 
+use crate::store::db::{query, Db};
 use chrono::{DateTime, Utc};
-use sqlx::AnyConnection;
 
 use super::StoreError;
 
@@ -40,7 +40,7 @@ fn time(micros: i64) -> Result<DateTime<Utc>, StoreError> {
 }
 
 /// `SELECT 1`: the database answers.
-pub(crate) async fn ping(conn: &mut AnyConnection) -> Result<(), StoreError> {
-    sqlx::query("SELECT 1").execute(&mut *conn).await?;
+pub(crate) async fn ping(conn: &mut dyn Db) -> Result<(), StoreError> {
+    query("SELECT 1").execute(&mut *conn).await?;
     Ok(())
 }

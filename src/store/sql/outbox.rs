@@ -1,8 +1,8 @@
 //! The outbox: messages accepted for asynchronous delivery, leased to delivery workers; and the
 //! instances that share Plivo's limits.
 
+use crate::store::db::{query, query_scalar, Db};
 use chrono::{DateTime, Utc};
-use sqlx::{AnyConnection, Row};
 
 use super::messages::{
     append_event, insert_queued_for_delivery, record_from_row, status, MESSAGE_COLUMNS,
@@ -18,7 +18,7 @@ const LIVE_WITHIN_MICROS: i64 = 3_000_000;
 
 /// Inserts messages (status `accepted`) and puts them in the outbox, due now.
 pub(crate) async fn enqueue_messages(
-    conn: &mut AnyConnection,
+    conn: &mut dyn Db,
     messages: &[NewMessage],
     deadline: DateTime<Utc>,
 ) -> Result<(), StoreError> {
@@ -32,7 +32,7 @@ pub(crate) async fn enqueue_messages(
 /// previous lease ran out are flagged `outcome_unknown` (that attempt may have reached Plivo).
 /// `skip_locked` adds PostgreSQL's `FOR UPDATE SKIP LOCKED`, so instances don't queue on each other.
 pub(crate) async fn claim_due(
-    conn: &mut AnyConnection,
+    conn: &mut dyn Db,
     owner: &str,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
@@ -45,7 +45,7 @@ pub(crate) async fn claim_due(
     } else {
         ""
     };
-    let candidates = sqlx::query(&format!(
+    let candidates = query(&format!(
         "SELECT id, lease_until, status FROM messages WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= $1 \
          AND (lease_until IS NULL OR lease_until < $1) ORDER BY next_attempt_at, id LIMIT $2{lock}"
     ))
@@ -60,7 +60,7 @@ pub(crate) async fn claim_due(
             .try_get::<Option<i64>, _>("lease_until")?
             .is_some();
         let was_accepted = status(candidate.try_get("status")?)? == MessageStatus::Accepted;
-        let row = sqlx::query(&format!(
+        let row = query(&format!(
             "UPDATE messages SET lease_owner = $2, lease_until = $3, attempts = attempts + 1, \
              status = CASE WHEN status = 'accepted' THEN 'sending' ELSE status END, \
              outcome_unknown = CASE WHEN $5 = 1 THEN 1 ELSE outcome_unknown END, \
@@ -102,11 +102,11 @@ pub(crate) async fn claim_due(
 
 /// Takes the message out of the outbox and applies its final delivery update (queued or failed).
 pub(crate) async fn finish_delivery(
-    conn: &mut AnyConnection,
+    conn: &mut dyn Db,
     id: &str,
     u: &StatusUpdate,
 ) -> Result<UpdateOutcome, StoreError> {
-    sqlx::query(
+    query(
         "UPDATE messages SET next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL WHERE id = $1",
     )
     .bind(id)
@@ -117,7 +117,7 @@ pub(crate) async fn finish_delivery(
 
 /// Puts a leased message back in the outbox for `next_attempt_at`, with an event saying why.
 pub(crate) async fn retry_delivery(
-    conn: &mut AnyConnection,
+    conn: &mut dyn Db,
     owner: &str,
     id: &str,
     next_attempt_at: DateTime<Utc>,
@@ -126,7 +126,7 @@ pub(crate) async fn retry_delivery(
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let at = micros(at);
-    let current: Option<String> = sqlx::query_scalar(
+    let current: Option<String> = query_scalar(
         "UPDATE messages SET next_attempt_at = $2, lease_owner = NULL, lease_until = NULL, \
          outcome_unknown = CASE WHEN $3 = 1 THEN 1 ELSE outcome_unknown END, \
          updated_at = CASE WHEN updated_at > $4 THEN updated_at ELSE $4 END \
@@ -150,11 +150,11 @@ pub(crate) async fn retry_delivery(
 
 /// Gives a lease back without an attempt having been made (graceful shutdown).
 pub(crate) async fn release_lease(
-    conn: &mut AnyConnection,
+    conn: &mut dyn Db,
     owner: &str,
     id: &str,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    query(
         "UPDATE messages SET lease_owner = NULL, lease_until = NULL, attempts = attempts - 1 \
          WHERE id = $1 AND lease_owner = $2",
     )
@@ -166,17 +166,17 @@ pub(crate) async fn release_lease(
 }
 
 /// Depth of the outbox, the oldest message not yet handed to Plivo, and counts by status.
-pub(crate) async fn outbox_stats(conn: &mut AnyConnection) -> Result<OutboxStats, StoreError> {
+pub(crate) async fn outbox_stats(conn: &mut dyn Db) -> Result<OutboxStats, StoreError> {
     let depth: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE next_attempt_at IS NOT NULL")
+        query_scalar("SELECT COUNT(*) FROM messages WHERE next_attempt_at IS NOT NULL")
             .fetch_one(&mut *conn)
             .await?;
-    let oldest: Option<i64> = sqlx::query_scalar(
+    let oldest: Option<i64> = query_scalar(
         "SELECT MIN(created_at) FROM messages WHERE status IN ('accepted', 'sending')",
     )
     .fetch_one(&mut *conn)
     .await?;
-    let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM messages GROUP BY status")
+    let rows = query("SELECT status, COUNT(*) AS n FROM messages GROUP BY status")
         .fetch_all(&mut *conn)
         .await?;
     let by_status = rows
@@ -192,13 +192,13 @@ pub(crate) async fn outbox_stats(conn: &mut AnyConnection) -> Result<OutboxStats
 
 /// Records this instance's heartbeat (and any pause it wants after a 429) and reads the fleet.
 pub(crate) async fn heartbeat(
-    conn: &mut AnyConnection,
+    conn: &mut dyn Db,
     instance: &str,
     now: DateTime<Utc>,
     pause_until: Option<DateTime<Utc>>,
 ) -> Result<Fleet, StoreError> {
     let now = micros(now);
-    sqlx::query(
+    query(
         "INSERT INTO instances (id, heartbeat_at, pause_until) VALUES ($1, $2, $3) \
          ON CONFLICT (id) DO UPDATE SET heartbeat_at = $2, pause_until = $3",
     )
@@ -207,11 +207,11 @@ pub(crate) async fn heartbeat(
     .bind(pause_until.map(micros))
     .execute(&mut *conn)
     .await?;
-    sqlx::query("DELETE FROM instances WHERE heartbeat_at < $1")
+    query("DELETE FROM instances WHERE heartbeat_at < $1")
         .bind(now - 10 * LIVE_WITHIN_MICROS)
         .execute(&mut *conn)
         .await?;
-    let row = sqlx::query(
+    let row = query(
         "SELECT COUNT(*) AS live, MAX(pause_until) AS pause FROM instances WHERE heartbeat_at >= $1",
     )
     .bind(now - LIVE_WITHIN_MICROS)
@@ -229,8 +229,8 @@ pub(crate) async fn heartbeat(
 }
 
 /// Removes this instance from the fleet (clean shutdown).
-pub(crate) async fn leave(conn: &mut AnyConnection, instance: &str) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM instances WHERE id = $1")
+pub(crate) async fn leave(conn: &mut dyn Db, instance: &str) -> Result<(), StoreError> {
+    query("DELETE FROM instances WHERE id = $1")
         .bind(instance)
         .execute(&mut *conn)
         .await?;
