@@ -135,6 +135,9 @@ struct Scenario {
     /// `PATH` of the request; `/send-mms` when absent.
     #[serde(default)]
     path: Option<String>,
+    /// Environment for the service in this scenario, over the harness's own (e.g. `PLIVO_MAX_RPS`).
+    #[serde(default)]
+    env: BTreeMap<String, String>,
 }
 
 impl Scenario {
@@ -266,9 +269,10 @@ fn start_service(
             "DATABASE_URL",
             format!("sqlite://{}/bench.db", dir.display()),
         )
-        // The stand-in is not Plivo: the service's own limits towards Plivo must not cap the run.
+        // The stand-in is not Plivo: the service's rate limit towards Plivo (60/s by default) must not
+        // cap the run. PLIVO_MAX_CONCURRENCY keeps its default (100): more than the 64 connections
+        // need, and what bounds the delivery workers' calls in flight in production too.
         .env("PLIVO_MAX_RPS", "1000000")
-        .env("PLIVO_MAX_CONCURRENCY", "100000")
         // One load generator is one client: its 64 connections must not trip the per-client cap.
         .env("MAX_CONCURRENT_REQUESTS_PER_CLIENT", "4096")
         .env("MAX_CONCURRENT_REQUESTS", "4096")
@@ -280,7 +284,10 @@ fn start_service(
     }
     match log {
         Some(path) => {
-            let file = std::fs::File::create(path)?;
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?;
             cmd.stdout(file.try_clone()?).stderr(file);
         }
         None => {
@@ -400,14 +407,6 @@ fn run(opts: &Opts) -> anyhow::Result<()> {
     let dir = temp_dir("run")?;
 
     let (stand_in, plivo) = start_stand_in(false)?;
-    let (mut service, service_addr) = start_service(
-        &binary,
-        plivo,
-        &dir,
-        &[("RUST_LOG", log_level.clone())],
-        opts.get("service-log"),
-    )?;
-    let service_pid = service.pid();
     let nginx = if scenarios.iter().any(|s| s.target == "relay") {
         Some(start_nginx(
             opts.get("nginx").unwrap_or("nginx"),
@@ -425,18 +424,15 @@ fn run(opts: &Opts) -> anyhow::Result<()> {
         duration.as_secs_f64(),
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    println!(
-        "service {} (pid {service_pid}) idle: VmRSS {:.1} MiB",
-        binary.display(),
-        procfs::status_kib(service_pid, "VmRSS") as f64 / 1024.0
-    );
-
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(opts.num("load-threads", 1)?)
         .enable_all()
         .build()?;
     let mut rows = Vec::new();
     for scenario in scenarios {
+        // Every service scenario gets a fresh service and database, so no scenario measures what
+        // an earlier one left behind (an outbox still being delivered, a bigger file).
+        let mut service = None;
         let (addr, pids) = match scenario.target.as_str() {
             "relay" => {
                 let (p, a) = nginx
@@ -444,7 +440,24 @@ fn run(opts: &Opts) -> anyhow::Result<()> {
                     .expect("nginx runs when a relay scenario exists");
                 (*a, procfs::with_children(p.pid()))
             }
-            _ => (service_addr, vec![service_pid]),
+            _ => {
+                let scenario_dir = dir.join(&scenario.name);
+                std::fs::create_dir_all(&scenario_dir)?;
+                let mut env = vec![("RUST_LOG", log_level.clone())];
+                env.extend(scenario.env.iter().map(|(k, v)| (k.as_str(), v.clone())));
+                let (p, a) =
+                    start_service(&binary, plivo, &scenario_dir, &env, opts.get("service-log"))?;
+                println!(
+                    "{}: service {} (pid {}) idle: VmRSS {:.1} MiB",
+                    scenario.name,
+                    binary.display(),
+                    p.pid(),
+                    procfs::status_kib(p.pid(), "VmRSS") as f64 / 1024.0
+                );
+                let pids = vec![p.pid()];
+                service = Some(p);
+                (a, pids)
+            }
         };
         let spec = scenario.spec();
         // A probe first: a scenario the service does not support yet is skipped, not measured.
@@ -500,24 +513,26 @@ fn run(opts: &Opts) -> anyhow::Result<()> {
                 }
             );
         }
-        rows.push(Row { scenario, result });
-        if !service.alive() {
-            bail!("the service died during the run");
+        if let Some(mut service) = service {
+            if !service.alive() {
+                bail!("the service died during scenario {}", scenario.name);
+            }
+            println!(
+                "{}: service after the scenario: VmRSS {:.1} MiB, open fds {}",
+                scenario.name,
+                procfs::status_kib(service.pid(), "VmRSS") as f64 / 1024.0,
+                procfs::open_fds(service.pid())
+            );
         }
+        rows.push(Row { scenario, result });
     }
 
     report(&rows, concurrency);
-    println!(
-        "service after the run: VmRSS {:.1} MiB, open fds {}",
-        procfs::status_kib(service_pid, "VmRSS") as f64 / 1024.0,
-        procfs::open_fds(service_pid)
-    );
     if let Some(path) = opts.get("json") {
         std::fs::write(path, json_report(&rows, concurrency).to_string())?;
         println!("results written to {path}");
     }
     drop(nginx);
-    drop(service);
     drop(stand_in);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())

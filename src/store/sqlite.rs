@@ -24,7 +24,8 @@ const WRITER_STATEMENT_CACHE: usize = 64;
 /// another process, and keeps the sub-journal of each write's SAVEPOINT in memory (on disk, every
 /// group would create, write and delete a temporary file).
 const WRITER_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
-     PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;";
+     PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; \
+     PRAGMA cache_size = -1024;";
 
 /// Read connections never write, and keep a small page cache (1 MiB; SQLite's default is 2 MiB).
 const READER_PRAGMAS: &[&str] = &[
