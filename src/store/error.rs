@@ -37,6 +37,10 @@ pub enum StoreError {
     /// A stored value could not be read back (a bug or a hand-edited database).
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
+    /// A write broke the SQLite writer's rules (a bug): it waited on something other than the
+    /// database.
+    #[error("internal error in the SQLite writer: {0}")]
+    WriterMisuse(&'static str),
     /// The SQLite writer task has stopped (the store is shutting down).
     #[error("the message store is shutting down")]
     WriterStopped,

@@ -99,7 +99,11 @@ async fn apply(conn: &mut AnyConnection, pragmas: &[&str]) -> Result<(), sqlx::E
 /// a unique shared-cache name so the writer and the readers see the same in-memory database.
 fn normalize(url: &str) -> String {
     let (path, params) = url.split_once('?').unwrap_or((url, ""));
-    if path == "sqlite::memory:" || params.contains("mode=memory") {
+    // As sqlx reads it: the scheme, then `//` or not, then the database.
+    let database = path
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    if database == ":memory:" || params.contains("mode=memory") {
         let name = uuid::Uuid::new_v4().simple();
         return format!("sqlite:file:mms-gateway-{name}?mode=memory&cache=shared");
     }
@@ -124,7 +128,17 @@ mod tests {
             "sqlite:a.db?cache=private&mode=rwc"
         );
         assert_eq!(normalize("sqlite:a.db?mode=ro"), "sqlite:a.db?mode=ro");
-        assert!(normalize("sqlite::memory:").ends_with("?mode=memory&cache=shared"));
+        for memory in [
+            "sqlite::memory:",
+            "sqlite://:memory:",
+            "sqlite://x?mode=memory",
+        ] {
+            assert!(
+                normalize(memory).starts_with("sqlite:file:mms-gateway-"),
+                "{memory}"
+            );
+            assert!(normalize(memory).ends_with("?mode=memory&cache=shared"));
+        }
     }
 
     #[test]

@@ -11,9 +11,11 @@
 //! async functions PostgreSQL runs; on this connection every future is ready at once, so a trivial
 //! executor drives them.
 
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
+use futures::FutureExt;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
@@ -44,7 +46,13 @@ struct Pending<T> {
 impl<T: Send + 'static> Job for Pending<T> {
     fn run(&mut self, conn: &mut Connection) -> bool {
         let result = match self.work.take() {
-            Some(work) => futures::executor::block_on(work(conn)),
+            // Every future on this connection is ready at once; one that is not would wait on the
+            // Tokio runtime from outside it, so it fails instead of blocking every writer.
+            Some(work) => work(conn)
+                .now_or_never()
+                .unwrap_or(Err(StoreError::WriterMisuse(
+                    "a write waited on something other than the database",
+                ))),
             None => Err(StoreError::WriterStopped),
         };
         let ok = result.is_ok();
@@ -137,10 +145,89 @@ fn exec(conn: &Connection, sql: &str) -> Result<(), rusqlite::Error> {
 fn run_group(conn: &mut Connection, group: &mut [Box<dyn Job>]) -> Result<(), rusqlite::Error> {
     for job in group.iter_mut() {
         exec(conn, "SAVEPOINT write")?;
-        if !job.run(conn) {
+        // A write that panics fails alone (its caller hears `WriterStopped`); the writer goes on.
+        let ok = panic::catch_unwind(AssertUnwindSafe(|| job.run(conn))).unwrap_or_else(|_| {
+            tracing::error!("store.write_panicked");
+            false
+        });
+        if !ok {
             exec(conn, "ROLLBACK TO write")?;
         }
         exec(conn, "RELEASE write")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::db::{query, query_scalar};
+
+    fn writer() -> Writer {
+        let conn = Connection::open_in_memory().expect("in-memory SQLite");
+        conn.execute_batch("CREATE TABLE t (n BIGINT PRIMARY KEY)")
+            .expect("table");
+        Writer::spawn(conn, 16).expect("writer")
+    }
+
+    fn insert(n: i64) -> Work<u64> {
+        Box::new(move |db| {
+            Box::pin(async move { query("INSERT INTO t VALUES ($1)").bind(n).execute(db).await })
+        })
+    }
+
+    fn count() -> Work<i64> {
+        Box::new(|db| {
+            Box::pin(async move { query_scalar("SELECT COUNT(*) FROM t").fetch_one(db).await })
+        })
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_rolls_back_alone() {
+        let writer = writer();
+        let (a, b, c) = tokio::join!(
+            writer.submit(insert(1)),
+            writer.submit(insert(1)),
+            writer.submit(insert(2))
+        );
+        assert_eq!(a.expect("first"), 1);
+        assert!(b.expect_err("duplicate").to_string().contains("UNIQUE"));
+        assert_eq!(c.expect("third"), 1);
+        assert_eq!(writer.submit(count()).await.expect("count"), 2);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_write_fails_alone_and_the_writer_goes_on() {
+        let writer = writer();
+        let panics: Work<()> = Box::new(|db| {
+            Box::pin(async move {
+                query("INSERT INTO t VALUES (7)").execute(db).await?;
+                panic!("a bug in a write")
+            })
+        });
+        assert!(matches!(
+            writer.submit(panics).await,
+            Err(StoreError::WriterStopped)
+        ));
+        assert_eq!(writer.submit(insert(8)).await.expect("next write"), 1);
+        // The panicking write's row was rolled back with its savepoint.
+        assert_eq!(writer.submit(count()).await.expect("count"), 1);
+        assert!(writer.is_running());
+    }
+
+    #[tokio::test]
+    async fn a_write_that_waits_on_tokio_fails_instead_of_hanging() {
+        let writer = writer();
+        let waits: Work<()> = Box::new(|_db| {
+            Box::pin(async move {
+                std::future::pending::<()>().await;
+                Ok(())
+            })
+        });
+        assert!(matches!(
+            writer.submit(waits).await,
+            Err(StoreError::WriterMisuse(_))
+        ));
+        assert_eq!(writer.submit(insert(9)).await.expect("next write"), 1);
+    }
 }

@@ -58,12 +58,43 @@ async fn the_file_is_created_when_missing_and_data_survives_reopening() {
 
 #[tokio::test]
 async fn in_memory_databases_work() {
-    let store = connect("sqlite::memory:").await.expect("open");
-    store
-        .insert_message(&message("mem", "+14155550101", at(0)))
-        .await
-        .expect("insert");
-    assert!(store.get_message("mem").await.expect("get").is_some());
+    for url in ["sqlite::memory:", "sqlite://:memory:"] {
+        let store = connect(url).await.expect("open");
+        store
+            .insert_message(&message("mem", "+14155550101", at(0)))
+            .await
+            .expect("insert");
+        assert!(
+            store.get_message("mem").await.expect("get").is_some(),
+            "{url}"
+        );
+    }
+}
+
+/// An in-memory database is one shared cache, locked table by table: writes wait for readers
+/// instead of failing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_memory_writes_wait_for_concurrent_reads() {
+    let store: Arc<dyn mms_gateway::store::MessageStore> =
+        connect("sqlite::memory:").await.expect("open");
+    let reader = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            for _ in 0..200 {
+                store
+                    .list_messages(&mms_gateway::store::MessageQuery::default())
+                    .await
+                    .expect("list");
+            }
+        })
+    };
+    for i in 0..200 {
+        store
+            .insert_message(&message(&format!("m{i}"), "+14155550101", at(i)))
+            .await
+            .expect("insert while reading");
+    }
+    reader.await.expect("reader");
 }
 
 #[tokio::test]
@@ -122,4 +153,35 @@ async fn group_commit_speeds_up_concurrent_inserts() {
             started.elapsed()
         );
     }
+}
+
+/// The lookups that must stay fast as the table grows use their (partial) indexes: Plivo's
+/// callbacks find a message by UUID, the workers find due messages in the outbox.
+#[tokio::test]
+async fn lookups_by_uuid_and_due_time_use_their_indexes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("plan.db");
+    let store = connect(&format!("sqlite://{}", path.display()))
+        .await
+        .expect("open");
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).expect("open with rusqlite");
+    let plan = |sql: &str| -> String {
+        let mut statement = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .expect("explain");
+        let details = statement
+            .query_map([], |row| row.get::<_, String>(3))
+            .expect("plan rows")
+            .collect::<Result<Vec<_>, _>>()
+            .expect("plan");
+        details.join("; ")
+    };
+    let by_uuid = plan("SELECT id FROM messages WHERE message_uuid = 'u'");
+    assert!(by_uuid.contains("messages_uuid_idx"), "{by_uuid}");
+    let due = plan(
+        "SELECT id FROM messages WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= 5 \
+         ORDER BY next_attempt_at, id LIMIT 10",
+    );
+    assert!(due.contains("messages_outbox_idx"), "{due}");
 }

@@ -300,12 +300,9 @@ async fn accept(
     let records: Vec<_> = messages
         .iter()
         .map(|mms| {
-            state.delivery.new_record(
-                new_id(),
-                mms,
-                callback_url.clone(),
-                batch_id.clone(),
-            )
+            state
+                .delivery
+                .new_record(new_id(), mms, callback_url.clone(), batch_id.clone())
         })
         .collect();
     state
