@@ -611,28 +611,45 @@ fn report(rows: &[Row], concurrency: usize) {
             verdict(p99 < 10.0)
         );
     }
-    let peak = rows
+    let peaks: Vec<(&str, u64)> = rows
         .iter()
         .filter(|r| r.scenario.target == "service")
-        .filter_map(|r| r.result.as_ref().ok())
-        .map(|m| m.peak_kib)
-        .max();
-    if let Some(peak) = peak {
-        let mib = peak as f64 / 1024.0;
+        .filter_map(|r| Some((r.scenario.name.as_str(), r.result.as_ref().ok()?.peak_kib)))
+        .collect();
+    if let Some(&(worst, peak)) = peaks.iter().max_by_key(|(_, kib)| *kib) {
+        let under = |kib: u64| kib as f64 * 1024.0 < 30e6;
+        let over: Vec<&str> = peaks
+            .iter()
+            .filter(|(_, kib)| !under(*kib))
+            .map(|(name, _)| *name)
+            .collect();
         println!(
-            "target service peak memory < 30 MB: {mib:.1} MiB ({:.1} MB) → {}",
+            "target service peak memory < 30 MB: {:.1} MiB ({:.1} MB, {worst}) → {}{}",
+            peak as f64 / 1024.0,
             peak as f64 * 1.024 / 1000.0,
-            verdict(peak as f64 * 1024.0 < 30e6)
+            verdict(under(peak)),
+            if over.is_empty() {
+                String::new()
+            } else {
+                format!(" (over in: {})", over.join(", "))
+            }
         );
     }
-    match (get("async"), get("sync")) {
-        (Some(a), Some(s)) => println!(
-            "target async accepts ≥ sync sends: {:.0} vs {:.0} req/s → {}",
-            a.outcome.rps(),
-            s.outcome.rps(),
-            verdict(a.outcome.rps() >= s.outcome.rps())
-        ),
-        _ => println!("target async accepts ≥ sync sends: not measured (a scenario was skipped)"),
+    // Asynchronous accepts as callers see them in production, where Plivo's rate limit, not the
+    // stand-in, paces delivery (`async-paced`); `async` also shows the worst case, where the same
+    // two cores deliver every accepted message as fast as the stand-in answers.
+    for name in ["async-paced", "async"] {
+        match (get(name), get("sync")) {
+            (Some(a), Some(s)) => println!(
+                "target async accepts ≥ sync sends ({name}): {:.0} vs {:.0} req/s → {}",
+                a.outcome.rps(),
+                s.outcome.rps(),
+                verdict(a.outcome.rps() >= s.outcome.rps())
+            ),
+            _ => println!(
+                "target async accepts ≥ sync sends ({name}): not measured (a scenario was skipped)"
+            ),
+        }
     }
 }
 
