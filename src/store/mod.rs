@@ -2,8 +2,9 @@
 //! nonces, behind the [`MessageStore`] trait.
 //!
 //! [`connect`] picks the backend from the URL scheme: `sqlite:` (the default, a file created when
-//! missing, WAL, durable commits grouped by one writer task) or `postgres:`/`postgresql:` (a pool).
-//! Both run the same SQL (module `sql`) through sqlx's `Any` driver, and the same embedded migrations
+//! missing, WAL, durable commits grouped by one writer thread) or `postgres:`/`postgresql:` (a pool).
+//! Both run the same SQL (module `sql`, written against module `db`: sqlx's `Any` driver for
+//! PostgreSQL and SQLite reads, `rusqlite` for the SQLite writer), and the same embedded migrations
 //! (`migrations/`) at start-up. Times are stored as unix microseconds, so they round-trip to the
 //! microsecond.
 

@@ -1,8 +1,8 @@
 //! Every SQL statement of the store, written once for both backends.
 //!
-//! The statements use `$N` placeholders, which PostgreSQL and sqlx's SQLite driver both accept, and only
-//! TEXT and BIGINT values, which the `Any` driver carries for both. Each function takes one connection
-//! (or transaction) and is run inside a transaction by the caller.
+//! The statements use `$N` placeholders, which PostgreSQL and SQLite both accept, and only TEXT and
+//! BIGINT values. Each function takes one connection (a [`Db`]: sqlx or the SQLite writer's
+//! `rusqlite` connection) and is run inside a transaction by the caller.
 
 mod callbacks;
 mod keys;
