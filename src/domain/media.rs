@@ -23,7 +23,7 @@ pub enum MediaUrlError {
     /// No host, or credentials in the URL.
     #[error("{0:?} must name a host and carry no user name or password")]
     Host(String),
-    /// Longer than [`MAX_URL_LEN`].
+    /// Longer than `MAX_URL_LEN` (2,048 bytes).
     #[error("a media URL is longer than {MAX_URL_LEN} characters")]
     TooLong,
 }
