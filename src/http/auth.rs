@@ -27,6 +27,17 @@ pub enum Caller {
     Address(IpAddr),
 }
 
+impl Caller {
+    /// The caller [`identify`] found for `request`, or its address when that layer did not run.
+    pub fn of(request: &Request) -> Caller {
+        request
+            .extensions()
+            .get::<Caller>()
+            .copied()
+            .unwrap_or_else(|| Caller::Address(peer_ip(request)))
+    }
+}
+
 /// Whether `path` is open without a key: the probes and Plivo's callbacks (which are signed).
 pub fn is_open_path(path: &str) -> bool {
     matches!(path, "/health" | "/ready") || path.starts_with("/webhooks/")

@@ -13,7 +13,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::auth::{peer_ip, Caller};
+use super::auth::Caller;
 use super::error::ApiError;
 use super::ops_layers::OpsState;
 
@@ -84,11 +84,7 @@ pub async fn limit_concurrency(
     if matches!(request.uri().path(), "/health" | "/ready") {
         return next.run(request).await;
     }
-    let caller = request
-        .extensions()
-        .get::<Caller>()
-        .copied()
-        .unwrap_or_else(|| Caller::Address(peer_ip(&request)));
+    let caller = Caller::of(&request);
     match ops.concurrency().acquire(caller) {
         Ok(slot) => {
             let response = next.run(request).await;

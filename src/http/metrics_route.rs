@@ -2,11 +2,12 @@
 
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use super::middleware::route_template;
 use super::openapi::ErrorResponse;
 use super::AppState;
 use crate::metrics::{Metrics, CONTENT_TYPE};
@@ -34,11 +35,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 pub async fn track(State(metrics): State<Metrics>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str)
-        .to_owned();
+    let route = route_template(&request);
     let response = next.run(request).await;
     metrics.record_http(
         &method,

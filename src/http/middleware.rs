@@ -27,17 +27,23 @@ fn request_id(request: &Request) -> String {
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
 }
 
+/// The route template the request matched (never the raw path, which may hold ids), or
+/// `unmatched`.
+pub fn route_template(request: &Request) -> String {
+    request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned()
+}
+
 /// Gives every request an id and a span (so every log line of it carries the id), and logs one
 /// line when it ends: method, route template, status, latency.
 pub async fn trace_requests(mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = request_id(&request);
     let method = request.method().clone();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str)
-        .to_owned();
+    let route = route_template(&request);
     request.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
     let mut response = next.run(request).instrument(span.clone()).await;

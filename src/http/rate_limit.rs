@@ -18,7 +18,7 @@ use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::Quota;
 
-use super::auth::{is_open_path, peer_ip, Caller};
+use super::auth::{is_open_path, Caller};
 use super::error::ApiError;
 use super::ops_layers::OpsState;
 
@@ -133,11 +133,7 @@ pub async fn limit_rate(State(ops): State<OpsState>, request: Request, next: Nex
     if is_open_path(request.uri().path()) {
         return next.run(request).await;
     }
-    let caller = request
-        .extensions()
-        .get::<Caller>()
-        .copied()
-        .unwrap_or_else(|| Caller::Address(peer_ip(&request)));
+    let caller = Caller::of(&request);
     let verdict = limiter.check(caller);
     let mut response = if verdict.allowed {
         next.run(request).await
