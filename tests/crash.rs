@@ -5,6 +5,9 @@
 //! Then every accepted message must have reached the stand-in at least once, and a message that
 //! reached it more than once must be flagged `outcomeUnknown`.
 
+#[path = "common/accept_async.rs"]
+mod accept_async;
+
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -12,6 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use accept_async::accept_async;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -201,20 +205,7 @@ async fn a_killed_process_loses_no_accepted_message_and_flags_every_duplicate() 
             let url = format!("{}/send-mms", first.base);
             async move {
                 let text = format!("crash test message {i}");
-                let response = http
-                    .post(url)
-                    .header("prefer", "respond-async")
-                    .json(&json!({
-                        "recipientNumber": "+14155551234",
-                        "messageText": text,
-                        "mediaUrl": "https://example.com/cat.gif",
-                    }))
-                    .send()
-                    .await
-                    .expect("the service answers");
-                assert_eq!(response.status().as_u16(), 202);
-                let body: Value = response.json().await.expect("JSON");
-                (body["id"].as_str().expect("id").to_owned(), text)
+                (accept_async(http, url, &text).await, text)
             }
         })
         .buffer_unordered(CLIENT_CONCURRENCY)

@@ -19,8 +19,12 @@ use mms_gateway::config::Config;
 use mms_gateway::startup::Application;
 use serde_json::{json, Value};
 
+#[path = "common/accept_async.rs"]
+mod accept_async;
 #[path = "common/fresh_postgres.rs"]
 mod fresh_postgres;
+
+use accept_async::accept_async;
 use fresh_postgres::FreshPostgres;
 
 const MAX_RPS: usize = 20;
@@ -169,22 +173,7 @@ async fn accept(
             let http = http.clone();
             let url = format!("{}/send-mms", bases[i % bases.len()]);
             let text = format!("{label} message {i}");
-            async move {
-                let response = http
-                    .post(url)
-                    .header("prefer", "respond-async")
-                    .json(&json!({
-                        "recipientNumber": "+14155551234",
-                        "messageText": text,
-                        "mediaUrl": "https://example.com/cat.gif",
-                    }))
-                    .send()
-                    .await
-                    .expect("the instance answers");
-                assert_eq!(response.status().as_u16(), 202);
-                let body: Value = response.json().await.expect("JSON");
-                (body["id"].as_str().expect("id").to_owned(), text)
-            }
+            async move { (accept_async(http, url, &text).await, text) }
         })
         .buffer_unordered(8)
         .collect()
