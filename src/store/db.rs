@@ -161,9 +161,15 @@ impl Row {
             .values
             .get(index)
             .ok_or_else(|| StoreError::Corrupt(format!("no column {name:?}")))?;
+        // The error names the kind of value, never the value: it may be a phone number or a text.
+        let kind = match value {
+            Value::Int(Some(_)) => "an integer",
+            Value::Text(Some(_)) => "a text",
+            Value::Int(None) | Value::Text(None) => "NULL",
+        };
         T::from_value(value).ok_or_else(|| {
             StoreError::Corrupt(format!(
-                "column {name:?} holds {value:?}, not a {}",
+                "column {name:?} holds {kind}, not a {}",
                 std::any::type_name::<T>()
             ))
         })
@@ -440,8 +446,12 @@ mod tests {
         );
         assert_eq!(rows[1].try_get::<Option<i64>, _>("n").expect("n"), None);
         assert_eq!(rows[1].try_get::<Option<&str>, _>("note").expect("n"), None);
-        // A text column read as a number, or a missing column, is an error, not a panic.
-        assert!(rows[0].try_get::<i64, _>("id").is_err());
+        // A text column read as a number, or a missing column, is an error, not a panic, and
+        // the error does not repeat the stored value.
+        let mismatch = rows[0]
+            .try_get::<i64, _>("id")
+            .expect_err("text is not a number");
+        assert!(!mismatch.to_string().contains("\"a\""), "{mismatch}");
         assert!(rows[0].try_get::<i64, _>("nope").is_err());
         let count: i64 = query_scalar("SELECT COUNT(*) FROM t WHERE n = $1")
             .bind(7_i64)
