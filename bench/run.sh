@@ -9,4 +9,4 @@ cd "$root"
 cargo build --profile dist --quiet --bin mms-gateway
 cargo build --release --quiet --manifest-path bench/Cargo.toml --target-dir "$target"
 exec "$target/release/mms-bench" run --service "$target/dist/mms-gateway" \
-  --scenarios "$root/bench/scenarios.json" "$@"
+  --scenarios "$root/bench/scenarios.json" --express "$root/../shared/seed-app" "$@"

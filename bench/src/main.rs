@@ -95,15 +95,16 @@ impl Opts {
     fn service(&self) -> anyhow::Result<PathBuf> {
         let path = PathBuf::from(
             self.get("service")
-                .context("--service PATH (the release mms-gateway binary) is required")?,
+                .context("--service PATH (the mms-gateway binary) is required")?,
         );
         if !path.exists() {
             bail!(
-                "{} does not exist; build it with cargo build --release",
+                "{} does not exist; build it with cargo build --profile dist",
                 path.display()
             );
         }
-        Ok(path)
+        // Absolute: each service runs in a directory of its own.
+        Ok(std::fs::canonicalize(&path)?)
     }
 }
 
