@@ -6,7 +6,8 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Config;
 use crate::domain::{OutboundMms, RawMms};
-use crate::startup::{build_dispatcher, Application};
+use crate::send::{Outcome, SendCommand};
+use crate::startup::{Application, OneShot};
 use crate::telemetry;
 
 /// Send MMS to US and Canadian phones through Plivo.
@@ -27,8 +28,11 @@ pub enum Command {
         #[arg(long)]
         sandbox: bool,
     },
-    /// Send one MMS and print its Plivo message UUID.
+    /// Send one MMS now, record it in DATABASE_URL's store, and print its Plivo message UUID.
     Send {
+        /// Send to a built-in Plivo simulator instead of Plivo: no credentials needed, nothing leaves the machine.
+        #[arg(long)]
+        sandbox: bool,
         /// The recipient, E.164 (e.g. +14155551234).
         #[arg(long)]
         to: String,
@@ -52,18 +56,19 @@ pub async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Serve { sandbox } => serve(sandbox).await,
         Command::Send {
+            sandbox,
             to,
             text,
             media,
             media_ids,
         } => {
-            send(RawMms {
+            let raw = RawMms {
                 to: Some(to),
                 text,
                 media_urls: media,
                 media_ids,
-            })
-            .await
+            };
+            send(sandbox, raw).await
         }
     }
 }
@@ -122,12 +127,13 @@ fn announce(app: &Application) {
     );
 }
 
-async fn send(raw: RawMms) -> ExitCode {
-    let config = match load_config(false) {
+async fn send(sandbox: bool, raw: RawMms) -> ExitCode {
+    let config = match load_config(sandbox) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    telemetry::init(config.log_format, "warn");
+    // stdout carries only the UUID; only errors are logged (to stderr), the outcome is printed.
+    telemetry::init_to_stderr(config.log_format, "error");
     let mms = match OutboundMms::parse(raw) {
         Ok(m) => m,
         Err(e) => {
@@ -135,22 +141,40 @@ async fn send(raw: RawMms) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let dispatcher = match build_dispatcher(&config) {
-        Ok(d) => d,
+    let one_shot = match OneShot::build(config).await {
+        Ok(o) => o,
         Err(e) => {
             eprintln!("error: {e:#}");
             return ExitCode::FAILURE;
         }
     };
-    match dispatcher.send(&mms).await {
-        Ok(sent) => {
-            for uuid in &sent.response.message_uuid {
+    let outcome = one_shot.sender().send(SendCommand::now(mms)).await;
+    one_shot.finish().await;
+    match outcome {
+        Outcome::Sent(sent) => {
+            for uuid in &sent.plivo_response.message_uuid {
                 println!("{uuid}");
             }
+            eprintln!("recorded as message {}", sent.id);
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            eprintln!("error: {e}");
+        Outcome::Failed(f) => {
+            let plivo_said = f
+                .error
+                .details()
+                .and_then(|d| d.get("providerError"))
+                .and_then(|e| e.as_str())
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default();
+            eprintln!(
+                "error: {} ({}){plivo_said}",
+                f.error.message(),
+                f.error.code()
+            );
+            ExitCode::FAILURE
+        }
+        other => {
+            eprintln!("error: unexpected outcome of a synchronous send: {other:?}");
             ExitCode::FAILURE
         }
     }
