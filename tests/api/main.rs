@@ -16,3 +16,5 @@ mod records;
 mod sandbox;
 mod send_mms;
 mod service;
+// --- webhook hardening ---
+mod webhook_hardening;
