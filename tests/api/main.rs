@@ -18,3 +18,5 @@ mod send_mms;
 mod service;
 // --- webhook hardening ---
 mod webhook_hardening;
+// --- slow clients ---
+mod slow_clients;
