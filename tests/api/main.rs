@@ -20,3 +20,5 @@ mod service;
 mod webhook_hardening;
 // --- slow clients ---
 mod slow_clients;
+// --- Plivo answers ---
+mod plivo_answers;
