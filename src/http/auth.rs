@@ -38,11 +38,6 @@ impl Caller {
     }
 }
 
-/// Whether `path` is open without a key: the probes and Plivo's callbacks (which are signed).
-pub fn is_open_path(path: &str) -> bool {
-    matches!(path, "/health" | "/ready") || path.starts_with("/webhooks/")
-}
-
 /// Checks presented keys against `API_KEYS`.
 #[derive(Clone, Default)]
 pub struct Authenticator {
@@ -135,7 +130,7 @@ pub async fn identify(State(ops): State<OpsState>, mut request: Request, next: N
 /// Answers `401 unauthorized` when keys are set, the path is protected and no valid key came.
 pub async fn require_key(State(ops): State<OpsState>, request: Request, next: Next) -> Response {
     let has_key = matches!(request.extensions().get::<Caller>(), Some(Caller::Key(_)));
-    if !ops.auth().enabled() || has_key || is_open_path(request.uri().path()) {
+    if !ops.auth().enabled() || has_key || super::paths::is_open(request.uri().path()) {
         return next.run(request).await;
     }
     let mut response = ApiError::unauthorized().into_response();
@@ -216,15 +211,5 @@ mod tests {
     fn the_banner_names_no_key() {
         assert_eq!(curl_auth_args(false), "");
         assert!(curl_auth_args(true).contains("Bearer $MMS_GATEWAY_API_KEY"));
-    }
-
-    #[test]
-    fn open_paths() {
-        assert!(is_open_path("/health"));
-        assert!(is_open_path("/ready"));
-        assert!(is_open_path("/webhooks/plivo/status"));
-        assert!(!is_open_path("/send-mms"));
-        assert!(!is_open_path("/metrics"));
-        assert!(!is_open_path("/healthz"));
     }
 }

@@ -81,7 +81,7 @@ pub async fn limit_concurrency(
     request: Request,
     next: Next,
 ) -> Response {
-    if matches!(request.uri().path(), "/health" | "/ready") {
+    if super::paths::is_probe(request.uri().path()) {
         return next.run(request).await;
     }
     let caller = Caller::of(&request);

@@ -10,6 +10,7 @@ pub mod metrics_route;
 pub mod middleware;
 pub mod openapi;
 pub mod ops_layers;
+pub mod paths;
 pub mod rate_limit;
 pub mod routes;
 pub mod security_headers;

@@ -3,7 +3,7 @@
 //! `Retry-After`. Every answer it lets through or refuses carries `RateLimit-Limit`,
 //! `RateLimit-Remaining` and `RateLimit-Reset` (seconds until the whole limit is available again).
 //!
-//! The probes and Plivo's callbacks (see [`is_open_path`]) are never limited.
+//! The probes and Plivo's callbacks (see [`is_open`]) are never limited.
 
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,9 +18,10 @@ use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::Quota;
 
-use super::auth::{is_open_path, Caller};
+use super::auth::Caller;
 use super::error::ApiError;
 use super::ops_layers::OpsState;
+use super::paths::is_open;
 
 type Limiter = governor::RateLimiter<
     Caller,
@@ -130,7 +131,7 @@ pub async fn limit_rate(State(ops): State<OpsState>, request: Request, next: Nex
     let Some(limiter) = ops.rate_limiter() else {
         return next.run(request).await;
     };
-    if is_open_path(request.uri().path()) {
+    if is_open(request.uri().path()) {
         return next.run(request).await;
     }
     let caller = Caller::of(&request);

@@ -4,6 +4,7 @@
 pub mod client;
 pub mod error;
 pub mod limiter;
+pub mod outcome;
 pub mod retry;
 pub mod send;
 pub mod signature;
@@ -12,6 +13,7 @@ pub mod types;
 pub use client::{PlivoApi, PlivoClient};
 pub use error::{AttemptError, PlivoError};
 pub use limiter::Limiter;
+pub use outcome::{AttemptOutcome, StatusClass};
 pub use retry::RetryPolicy;
 pub use send::{RetryingSender, Sent};
 pub use types::{MessageContent, MessageDefaults, SendMessageBody, SendMessageResponse};

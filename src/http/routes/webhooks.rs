@@ -72,8 +72,7 @@ pub async fn plivo_status(
         .delivery
         .store()
         .update_status_by_uuid(uuid, &update)
-        .await
-        .map_err(|e| super::messages::store_failure(&e))?;
+        .await?;
     match outcome {
         UpdateOutcome::Applied => tracing::debug!(
             message.uuid = uuid,
@@ -163,7 +162,7 @@ async fn verify(
             tracing::warn!("V2-signed status callback with a nonce already used; refused");
             Err(forbidden())
         }
-        Err(e) => Err(super::messages::store_failure(&e)),
+        Err(e) => Err(e.into()),
     }
 }
 
