@@ -28,6 +28,16 @@ pub enum Command {
         #[arg(long)]
         sandbox: bool,
     },
+    /// Ask a running service's GET /health whether it is up (exit 0) or not (exit 1); for container
+    /// health checks.
+    Health {
+        /// The address the service listens on (HOST); 0.0.0.0 and :: are probed on 127.0.0.1.
+        #[arg(long, env = "HOST")]
+        host: Option<std::net::IpAddr>,
+        /// The port the service listens on (PORT).
+        #[arg(long, env = "PORT", default_value_t = 3000)]
+        port: u16,
+    },
     /// Send one MMS now, record it in DATABASE_URL's store, and print its Plivo message UUID.
     Send {
         /// Send to a built-in Plivo simulator instead of Plivo: no credentials needed, nothing leaves the machine.
@@ -55,6 +65,9 @@ pub const EXIT_CONFIG: u8 = 2;
 pub async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Serve { sandbox } => serve(sandbox).await,
+        Command::Health { host, port } => {
+            crate::health_probe::run(&crate::health_probe::health_url(host, port)).await
+        }
         Command::Send {
             sandbox,
             to,
@@ -103,8 +116,10 @@ async fn serve(sandbox: bool) -> ExitCode {
     }
 }
 
-/// Prints where the service listens and a `curl` line that works as printed.
+/// Prints where the service listens and a `curl` line that works as printed. A closed stdout is
+/// not a reason to stop serving, so write errors are ignored.
 fn announce(app: &Application) {
+    use std::io::Write;
     let addr = app.local_addr();
     let host = if addr.ip().is_unspecified() {
         "127.0.0.1".to_owned()
@@ -112,19 +127,28 @@ fn announce(app: &Application) {
         addr.ip().to_string()
     };
     let base = format!("http://{host}:{}", addr.port());
-    println!("mms-gateway listening on http://{addr}");
+    let mut lines = vec![format!("mms-gateway listening on http://{addr}")];
     if app.is_sandbox() {
-        println!(
+        lines.push(
             "SANDBOX MODE: sends go to a built-in Plivo simulator; nothing leaves this machine."
+                .to_owned(),
         );
     }
     let auth = crate::http::auth::curl_auth_args(app.requires_api_key());
     if app.requires_api_key() {
-        println!("API_KEYS is set: export MMS_GATEWAY_API_KEY=<one of its keys> before this curl.");
+        lines.push(
+            "API_KEYS is set: export MMS_GATEWAY_API_KEY=<one of its keys> before this curl."
+                .to_owned(),
+        );
     }
-    println!(
+    lines.push(format!(
         "try: curl -s {base}/send-mms{auth} -H 'content-type: application/json' -d '{{\"recipientNumber\":\"+14155551234\",\"messageText\":\"Hello from mms-gateway\",\"mediaUrl\":\"https://media.giphy.com/media/26gscSULUcfKU7dHq/giphy.gif\"}}'"
-    );
+    ));
+    let mut out = std::io::stdout().lock();
+    for line in lines {
+        let _ = writeln!(out, "{line}");
+    }
+    let _ = out.flush();
 }
 
 async fn send(sandbox: bool, raw: RawMms) -> ExitCode {
@@ -212,7 +236,7 @@ mod tests {
                 assert_eq!(media.len(), 2);
                 assert_eq!(media_ids, vec!["abc"]);
             }
-            Command::Serve { .. } => panic!("parsed as serve"),
+            other => panic!("parsed as {other:?}"),
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod delivery;
 pub mod domain;
+pub mod health_probe;
 pub mod http;
 pub mod media_preflight;
 pub mod metrics;
