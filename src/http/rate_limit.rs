@@ -7,6 +7,7 @@
 
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Request, State};
@@ -20,7 +21,6 @@ use governor::Quota;
 
 use super::auth::Caller;
 use super::error::ApiError;
-use super::ops_layers::OpsState;
 use super::paths::is_open;
 
 type Limiter = governor::RateLimiter<
@@ -127,10 +127,11 @@ impl CallerRateLimiter {
 }
 
 /// Applies the limit (when one is set) and adds the `RateLimit-*` headers.
-pub async fn limit_rate(State(ops): State<OpsState>, request: Request, next: Next) -> Response {
-    let Some(limiter) = ops.rate_limiter() else {
-        return next.run(request).await;
-    };
+pub async fn limit_rate(
+    State(limiter): State<Arc<CallerRateLimiter>>,
+    request: Request,
+    next: Next,
+) -> Response {
     if is_open(request.uri().path()) {
         return next.run(request).await;
     }
