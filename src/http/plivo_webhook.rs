@@ -85,8 +85,7 @@ pub async fn verify<T>(
             .delivery
             .store()
             .use_nonce(nonce, Utc::now())
-            .await
-            .map_err(|e| crate::http::routes::messages::store_failure(&e))?;
+            .await?;
         if !fresh && signature == Signature::V2 {
             tracing::warn!(
                 webhook = path,

@@ -72,8 +72,7 @@ pub async fn plivo_status(
         .delivery
         .store()
         .update_status_by_uuid(uuid, &update)
-        .await
-        .map_err(|e| super::messages::store_failure(&e))?;
+        .await?;
     verified.keep_nonce_with(&state, uuid).await;
     match outcome {
         UpdateOutcome::Applied => tracing::debug!(
