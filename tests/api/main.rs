@@ -15,6 +15,7 @@ mod rate_limit;
 mod records;
 mod sandbox;
 mod send_mms;
+mod send_service;
 mod service;
 // --- webhook hardening ---
 mod webhook_hardening;
@@ -22,3 +23,5 @@ mod webhook_hardening;
 mod slow_clients;
 // --- Plivo answers ---
 mod plivo_answers;
+// --- list and callback inputs ---
+mod list_and_callback_inputs;
