@@ -25,3 +25,5 @@ mod slow_clients;
 mod plivo_answers;
 // --- list and callback inputs ---
 mod list_and_callback_inputs;
+// --- head limits ---
+mod head_limits;
