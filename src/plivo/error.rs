@@ -4,12 +4,14 @@ use std::time::Duration;
 
 use super::outcome::{AttemptOutcome, StatusClass};
 use super::retry::Failure;
+// Plivo's text may quote a phone number; it is masked wherever an error is displayed (logs).
+use crate::domain::mask_numbers;
 
 /// One attempt's failure, before the retry policy looks at it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AttemptError {
     /// Plivo answered with a non-2xx status.
-    #[error("Plivo answered {status}: {message}")]
+    #[error("Plivo answered {status}: {}", mask_numbers(.message))]
     Status {
         /// The HTTP status.
         status: u16,
@@ -24,7 +26,7 @@ pub enum AttemptError {
     #[error("Plivo did not answer in time")]
     Timeout,
     /// The connection failed or broke before an answer.
-    #[error("could not reach Plivo: {0}")]
+    #[error("could not reach Plivo: {}", mask_numbers(.0))]
     Network(String),
     /// No slot within Plivo's limits came free in time; nothing was sent.
     #[error("Plivo's request limits left no slot free in time")]
@@ -33,7 +35,7 @@ pub enum AttemptError {
         retry_after: Duration,
     },
     /// Plivo answered 2xx with a body that is not its success JSON.
-    #[error("Plivo answered {status} with a body that could not be read: {detail}")]
+    #[error("Plivo answered {status} with a body that could not be read: {}", mask_numbers(.detail))]
     Decode {
         /// The HTTP status.
         status: u16,
@@ -67,7 +69,7 @@ impl AttemptError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlivoError {
     /// Plivo refused the message (400/404); not retried.
-    #[error("Plivo rejected the message: {message}")]
+    #[error("Plivo rejected the message: {}", mask_numbers(.message))]
     Rejected {
         /// The HTTP status.
         status: u16,
@@ -77,7 +79,7 @@ pub enum PlivoError {
         api_id: Option<String>,
     },
     /// Plivo refused our credentials or permissions (401/403).
-    #[error("Plivo refused the account's credentials or permissions ({status}): {message}")]
+    #[error("Plivo refused the account's credentials or permissions ({status}): {}", mask_numbers(.message))]
     AuthFailed {
         /// The HTTP status.
         status: u16,
@@ -85,13 +87,13 @@ pub enum PlivoError {
         message: String,
     },
     /// Plivo answered a status this service does not expect; nothing was taken.
-    #[error("unexpected answer from Plivo: {0}")]
+    #[error("unexpected answer from Plivo: {}", mask_numbers(.0))]
     Unexpected(String),
     /// Plivo answered 2xx with a body that cannot be read: it may hold the message.
-    #[error("unexpected answer from Plivo: {0}")]
+    #[error("unexpected answer from Plivo: {}", mask_numbers(.0))]
     Unreadable(String),
     /// Plivo kept failing (5xx/429) or could not be reached, after all retries.
-    #[error("Plivo is unavailable: {last}")]
+    #[error("Plivo is unavailable: {}", mask_numbers(.last))]
     Unavailable {
         /// What the last attempt saw.
         last: String,
@@ -172,6 +174,37 @@ impl PlivoError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // --- hardening: numbers masked in text ---
+    #[test]
+    fn plivo_text_is_shown_with_numbers_masked() {
+        let text = "'14155550001' is not a valid phone number.".to_owned();
+        let shown = [
+            AttemptError::Status {
+                status: 400,
+                message: text.clone(),
+                api_id: None,
+                retry_after: None,
+            }
+            .to_string(),
+            PlivoError::Rejected {
+                status: 400,
+                message: text.clone(),
+                api_id: None,
+            }
+            .to_string(),
+            PlivoError::Unexpected(format!("Plivo answered 418: {text}")).to_string(),
+            PlivoError::Unavailable {
+                last: text.clone(),
+                retry_after: Duration::from_secs(1),
+            }
+            .to_string(),
+        ];
+        for line in shown {
+            assert!(!line.contains("4155550"), "{line}");
+            assert!(line.contains("is not a valid phone number"), "{line}");
+        }
+    }
 
     fn status(status: u16, retry_after: Option<Duration>) -> AttemptError {
         AttemptError::Status {

@@ -23,3 +23,7 @@ mod webhook_hardening;
 mod slow_clients;
 // --- Plivo answers ---
 mod plivo_answers;
+// --- list and callback inputs ---
+mod list_and_callback_inputs;
+// --- head limits ---
+mod head_limits;

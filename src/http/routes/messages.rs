@@ -60,7 +60,7 @@ pub fn parse_query(raw: &str) -> Result<MessageQuery, ApiError> {
     for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
         match key.as_ref() {
             "recipientNumber" if !value.is_empty() => {
-                query.recipient_number = Some(value.into_owned())
+                query.recipient_number = Some(recipient_filter(&value)?)
             }
             "status" if !value.is_empty() => {
                 query.status = Some(value.parse::<MessageStatus>().map_err(|_| {
@@ -84,6 +84,27 @@ pub fn parse_query(raw: &str) -> Result<MessageQuery, ApiError> {
         }
     }
     Ok(query)
+}
+
+// --- hardening: query inputs ---
+
+/// `recipientNumber` must be E.164 (`+` and 8–15 digits). A `+` sent unencoded arrives as a space
+/// (the query string's encoding of a space), so that case gets a hint rather than an empty list.
+fn recipient_filter(value: &str) -> Result<String, ApiError> {
+    let e164 = |v: &str| {
+        v.strip_prefix('+')
+            .is_some_and(|d| (8..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
+    };
+    if e164(value) {
+        return Ok(value.to_owned());
+    }
+    let message = if value.starts_with(' ') && e164(&format!("+{}", value.trim_start())) {
+        "recipientNumber must be an E.164 number; in a query string write its + as %2B \
+         (?recipientNumber=%2B14155551234), since a bare + means a space."
+    } else {
+        "recipientNumber must be an E.164 number (+ and 8 to 15 digits, + written as %2B)."
+    };
+    Err(ApiError::bad_request("invalid_phone_number", message).with_field("recipientNumber"))
 }
 
 fn invalid(field: &'static str, message: &str) -> ApiError {
