@@ -4,6 +4,7 @@
 
 pub mod delivery;
 pub mod ops;
+pub mod retention;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -79,6 +80,8 @@ pub struct Config {
     pub ops: ops::OpsConfig,
     /// Asynchronous delivery and Plivo's limits (`src/config/delivery.rs`).
     pub delivery: delivery::DeliveryConfig,
+    /// Retention, redaction and the purge (`src/config/retention.rs`).
+    pub retention: retention::RetentionConfig,
 }
 
 /// A setting that is missing or wrong; its `Display` is the one line printed before exiting with code 2.
@@ -161,6 +164,7 @@ impl Config {
         })?;
         let ops = ops::OpsConfig::from_lookup(&get)?;
         let delivery = delivery::DeliveryConfig::from_lookup(&get, sandbox)?;
+        let retention = retention::RetentionConfig::from_lookup(&get)?;
         Ok(Self {
             plivo,
             host,
@@ -172,6 +176,7 @@ impl Config {
             sandbox,
             ops,
             delivery,
+            retention,
         })
     }
 
@@ -383,6 +388,7 @@ impl fmt::Debug for Config {
             .field("sandbox", &self.sandbox)
             .field("ops", &self.ops)
             .field("delivery", &self.delivery)
+            .field("retention", &self.retention)
             .finish()
     }
 }

@@ -108,7 +108,8 @@ pub fn store_failure(e: &StoreError) -> ApiError {
     .with_retry_after(1)
 }
 
-fn truncate(s: &str) -> String {
+/// At most 64 characters of `s`, to name an id in an answer or a log line.
+pub(crate) fn truncate(s: &str) -> String {
     s.chars().take(64).collect()
 }
 
