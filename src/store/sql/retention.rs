@@ -99,8 +99,10 @@ pub(crate) async fn delete_message(
     if !ended {
         return Ok(DeleteOutcome::NotFinal);
     }
-    remove(conn, &[row]).await?;
-    Ok(DeleteOutcome::Deleted)
+    Ok(match remove(conn, &[row]).await? {
+        0 => DeleteOutcome::NotFound,
+        _ => DeleteOutcome::Deleted,
+    })
 }
 
 /// Deletes up to `limit` messages that ended before `before` (redacted ones first), with their
@@ -129,44 +131,51 @@ pub(crate) async fn purge_ended(
             .await?,
         );
     }
-    remove(conn, &rows).await?;
-    Ok(rows.len() as u64)
+    remove(conn, &rows).await
 }
 
-/// Deletes the messages of `rows` (each with `id`, `status`, `batch_id`) and what hangs off them.
-async fn remove(conn: &mut dyn Db, rows: &[Row]) -> Result<(), StoreError> {
+/// Deletes the messages of `rows` (each with `id`, `batch_id`) and what hangs off them; how many
+/// messages this transaction deleted.
+async fn remove(conn: &mut dyn Db, rows: &[Row]) -> Result<u64, StoreError> {
     if rows.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     let ids: Vec<String> = rows
         .iter()
         .map(|r| r.try_get::<String, _>("id"))
         .collect::<Result<_, _>>()?;
     let list = placeholders(ids.len());
-    let statements = [
+    let children = [
         format!(
             "DELETE FROM callback_attempts WHERE event_id IN \
              (SELECT event_id FROM callback_events WHERE message_id IN ({list}))"
         ),
         format!("DELETE FROM callback_events WHERE message_id IN ({list})"),
         format!("DELETE FROM message_events WHERE message_id IN ({list})"),
-        format!("DELETE FROM messages WHERE id IN ({list})"),
     ];
-    for sql in &statements {
+    for sql in &children {
         let mut q = query(sql);
         for id in &ids {
             q = q.bind(id.as_str());
         }
         q.execute(&mut *conn).await?;
     }
+    // The counts follow what this transaction deleted: on PostgreSQL, two instances purging at once
+    // may have picked the same messages, and only one of them deletes each.
+    let sql = format!("DELETE FROM messages WHERE id IN ({list}) RETURNING id, status");
+    let mut q = query(&sql);
+    for id in &ids {
+        q = q.bind(id.as_str());
+    }
+    let deleted = q.fetch_all(&mut *conn).await?;
     forget_answers(conn, rows).await?;
     // Resent messages (`resendOf`/`resentAs`) are linked by id: clear the links to these ids here
     // once those columns exist.
     let mut gone: HashMap<(MessageStatus, i64), i64> = HashMap::new();
-    for (row, id) in rows.iter().zip(&ids) {
+    for row in &deleted {
         let s = status(row.try_get("status")?)?;
         if s.is_final() {
-            *gone.entry((s, shard(id))).or_default() += 1;
+            *gone.entry((s, shard(row.try_get("id")?))).or_default() += 1;
         }
     }
     for ((s, shard), n) in gone {
@@ -177,7 +186,7 @@ async fn remove(conn: &mut dyn Db, rows: &[Row]) -> Result<(), StoreError> {
             .execute(&mut *conn)
             .await?;
     }
-    Ok(())
+    Ok(deleted.len() as u64)
 }
 
 /// Deletes the stored idempotency answers that name the messages of `rows` (by id, or by batch for
