@@ -16,4 +16,5 @@ mod records;
 mod retention;
 mod sandbox;
 mod send_mms;
+mod send_service;
 mod service;
