@@ -1,5 +1,5 @@
 //! The service's background tasks: delivery workers, the fleet heartbeat, status events for
-//! callers, the purge of old idempotency keys; started with the server and stopped with it.
+//! callers, the retention purge (`src/retention/`); started with the server and stopped with it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,9 +15,6 @@ use crate::http::AppState;
 use crate::metrics::{Metrics, MetricsSource};
 use crate::plivo::Limiter;
 use crate::store::MessageStore;
-
-/// How often expired idempotency keys are purged.
-const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Running background tasks.
 pub struct Background {
@@ -70,7 +67,13 @@ impl Background {
                 state.config.delivery.callback_allow_private,
                 stop.clone(),
             )),
-            tokio::spawn(purge_expired_keys(store)),
+            // --- retention ---
+            tokio::spawn(crate::retention::run(
+                store,
+                state.config.retention.clone(),
+                state.metrics.clone(),
+                stop.clone(),
+            )),
         ];
         Self {
             worker,
@@ -110,20 +113,6 @@ impl Background {
         }
         for task in self.others {
             task.abort();
-        }
-    }
-}
-
-/// Deletes idempotency keys older than 24 hours, once an hour.
-async fn purge_expired_keys(store: Arc<dyn MessageStore>) {
-    let mut every = tokio::time::interval(PURGE_EVERY);
-    loop {
-        every.tick().await;
-        let cutoff = Utc::now() - chrono::Duration::hours(24);
-        match store.purge_expired_idempotency_keys(cutoff).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(purged = n, "expired idempotency keys deleted"),
-            Err(e) => tracing::warn!(error = %e, "could not purge expired idempotency keys"),
         }
     }
 }

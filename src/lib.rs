@@ -12,6 +12,7 @@ pub mod http;
 pub mod media_preflight;
 pub mod metrics;
 pub mod plivo;
+pub mod retention;
 pub mod sandbox;
 pub mod send;
 pub mod startup;

@@ -60,6 +60,8 @@ struct Inner {
     queue_depth: Gauge,
     oldest_undelivered_age: Gauge<f64, AtomicU64>,
     source: RwLock<Option<Arc<dyn MetricsSource>>>,
+    // --- retention ---
+    retention: crate::retention::RetentionMetrics,
 }
 
 /// The service's metrics; cheap to clone (all clones share one registry).
@@ -131,6 +133,8 @@ impl Metrics {
             "Age of the oldest message not yet handed to Plivo (0 when there is none)",
             oldest_undelivered_age.clone(),
         );
+        // --- retention ---
+        let retention = crate::retention::RetentionMetrics::register(&mut registry);
         Self {
             inner: Arc::new(Inner {
                 registry,
@@ -142,6 +146,7 @@ impl Metrics {
                 queue_depth,
                 oldest_undelivered_age,
                 source: RwLock::new(None),
+                retention,
             }),
         }
     }
@@ -215,6 +220,12 @@ impl Metrics {
         if let Some(source) = source {
             source.refresh(self).await;
         }
+    }
+
+    // --- retention ---
+    /// The retention purge's series.
+    pub fn retention(&self) -> &crate::retention::RetentionMetrics {
+        &self.inner.retention
     }
 
     /// The registry in text format.

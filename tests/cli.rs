@@ -49,6 +49,27 @@ fn serve_without_settings_exits_2_naming_the_variable() {
     );
 }
 
+// --- retention ---
+#[test]
+fn redaction_not_below_retention_exits_2_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(dir.path())
+        .args(["serve", "--sandbox"])
+        .envs([
+            ("PORT", "0"),
+            ("RETENTION_DAYS", "7"),
+            ("REDACT_AFTER_DAYS", "7.5"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.trim(),
+        r#"error: REDACT_AFTER_DAYS "7.5" must be below RETENTION_DAYS"#
+    );
+}
+
 #[tokio::test]
 async fn the_sandbox_prints_a_curl_line_that_works_as_printed() {
     let dir = tempfile::tempdir().unwrap();

@@ -16,7 +16,9 @@ use tokio::net::TcpStream;
 /// One kind of request: what is sent and what answer is expected.
 #[derive(Debug, Clone)]
 pub struct RequestSpec {
-    /// `POST` path, e.g. `/send-mms`.
+    /// `POST` (or `GET`, `DELETE`).
+    pub method: &'static str,
+    /// Path, e.g. `/send-mms`.
     pub path: String,
     /// Headers besides `host` and `content-length`.
     pub headers: Vec<(String, String)>,
@@ -75,7 +77,10 @@ pub async fn probe(addr: SocketAddr, spec: &RequestSpec) -> anyhow::Result<(u16,
 }
 
 fn request(addr: SocketAddr, spec: &RequestSpec) -> Request<Full<Bytes>> {
-    let mut builder = Request::post(spec.path.as_str()).header("host", addr.to_string());
+    let mut builder = Request::builder()
+        .method(spec.method)
+        .uri(spec.path.as_str())
+        .header("host", addr.to_string());
     for (name, value) in &spec.headers {
         builder = builder.header(name.as_str(), value.as_str());
     }
@@ -85,7 +90,9 @@ fn request(addr: SocketAddr, spec: &RequestSpec) -> Request<Full<Bytes>> {
 }
 
 /// Runs `concurrency` connections for `warmup + duration`; only the last `duration` counts.
-/// `mix` requests are used in turn on each connection.
+/// `mix` requests are used in turn on each connection; a mix with at least one request per
+/// connection is dealt out so that no two connections send the same one (connection `i` of `n`
+/// sends `i`, `i + n`, …).
 pub async fn run(
     addr: SocketAddr,
     mix: &[RequestSpec],
@@ -98,10 +105,15 @@ pub async fn run(
     let measure_from = start + warmup;
     let end = measure_from + duration;
     let mut tasks = Vec::with_capacity(concurrency);
+    let stride = if mix.len() >= concurrency {
+        concurrency
+    } else {
+        1
+    };
     for worker in 0..concurrency {
         let mix = mix.to_vec();
         tasks.push(tokio::spawn(async move {
-            connection_loop(addr, mix, worker, measure_from, end).await
+            connection_loop(addr, mix, worker, stride, measure_from, end).await
         }));
     }
     let mut total = Outcome {
@@ -127,6 +139,7 @@ async fn connection_loop(
     addr: SocketAddr,
     mix: Vec<RequestSpec>,
     worker: usize,
+    stride: usize,
     measure_from: Instant,
     end: Instant,
 ) -> anyhow::Result<Outcome> {
@@ -163,7 +176,7 @@ async fn connection_loop(
                 break 'connect;
             }
             let spec = &mix[turn % mix.len()];
-            turn += 1;
+            turn += stride;
             // A connection the server closed between requests (keep-alive limit, idle timeout)
             // is not an error: connect again.
             if sender.ready().await.is_err() {

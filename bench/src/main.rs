@@ -5,13 +5,16 @@
 //!                 [--warmup 2] [--only a,b] [--log-level info] [--nginx PATH | --no-nginx]
 //!                 [--express DIR | --no-express] [--json FILE]
 //! mms-bench soak  --service PATH [--duration 60] [--concurrency 16] [--sample 10]
+//! mms-bench scale --service PATH [--messages 5000000] [--duration 8]   (see scale.rs)
 //! mms-bench stand-in [--port 0] [--faults]
 //! ```
 //!
 //! `bench/run.sh` and `bench/soak.sh` build what is needed and call these; see BENCHMARKS.md.
 
 mod load;
+mod prefill;
 mod procfs;
+mod scale;
 mod standin;
 
 use std::collections::BTreeMap;
@@ -35,6 +38,7 @@ fn main() -> anyhow::Result<()> {
     match command.as_str() {
         "run" => run(&opts),
         "soak" => soak(&opts),
+        "scale" => scale::run(&opts),
         "stand-in" => {
             let port: u16 = opts.get("port").unwrap_or("0").parse()?;
             let mode = if opts.flag("faults") {
@@ -46,7 +50,7 @@ fn main() -> anyhow::Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: mms-bench run|soak|stand-in [options]  (see bench/src/main.rs or BENCHMARKS.md)"
+                "usage: mms-bench run|soak|scale|stand-in [options]  (see bench/src/main.rs or BENCHMARKS.md)"
             );
             std::process::exit(2);
         }
@@ -150,6 +154,7 @@ impl Scenario {
             (None, None) => Bytes::new(),
         };
         RequestSpec {
+            method: "POST",
             path: self.path.clone().unwrap_or_else(|| "/send-mms".to_owned()),
             headers: self
                 .headers
@@ -822,6 +827,7 @@ fn soak(opts: &Opts) -> anyhow::Result<()> {
     )?;
     let pid = service.pid();
     let json = |v: serde_json::Value| RequestSpec {
+        method: "POST",
         path: "/send-mms".into(),
         headers: vec![("content-type".into(), "application/json".into())],
         body: Bytes::from(v.to_string()),

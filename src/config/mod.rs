@@ -5,6 +5,7 @@
 pub mod delivery;
 pub mod ops;
 // --- hardening: settings shown without secrets ---
+pub mod retention;
 mod url_checks;
 
 use std::fmt;
@@ -81,6 +82,8 @@ pub struct Config {
     pub ops: ops::OpsConfig,
     /// Asynchronous delivery and Plivo's limits (`src/config/delivery.rs`).
     pub delivery: delivery::DeliveryConfig,
+    /// Retention, redaction and the purge (`src/config/retention.rs`).
+    pub retention: retention::RetentionConfig,
 }
 
 /// A setting that is missing or wrong; its `Display` is the one line printed before exiting with code 2.
@@ -169,6 +172,7 @@ impl Config {
         })?;
         let ops = ops::OpsConfig::from_lookup(&get)?;
         let delivery = delivery::DeliveryConfig::from_lookup(&get, sandbox)?;
+        let retention = retention::RetentionConfig::from_lookup(&get)?;
         Ok(Self {
             plivo,
             host,
@@ -180,6 +184,7 @@ impl Config {
             sandbox,
             ops,
             delivery,
+            retention,
         })
     }
 
@@ -410,6 +415,7 @@ impl fmt::Debug for Config {
             .field("sandbox", &self.sandbox)
             .field("ops", &self.ops)
             .field("delivery", &self.delivery)
+            .field("retention", &self.retention)
             .finish()
     }
 }

@@ -267,6 +267,7 @@ mod tests {
                 updated_at: now,
                 events: vec![],
                 callback_attempts: None,
+                redacted: false,
             },
             attempts: 1,
             deadline: now,

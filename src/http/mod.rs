@@ -72,6 +72,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::send_mms::send_mms))
         .routes(routes!(routes::messages::list_messages))
         .routes(routes!(routes::messages::get_message))
+        // --- retention ---
+        .routes(routes!(routes::delete_message::delete_message))
         .routes(routes!(routes::webhooks::plivo_status))
         .routes(routes!(metrics_route::metrics))
         .routes(routes!(openapi::openapi_json))

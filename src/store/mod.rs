@@ -11,7 +11,9 @@
 mod cursor;
 mod db;
 mod error;
+mod pg_maintenance;
 mod postgres;
+pub mod retention;
 mod sql;
 mod sql_store;
 mod sqlite;
@@ -32,6 +34,9 @@ pub use types::{
 
 /// The schema, embedded in the binary; run by [`connect`].
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+pub use retention::DeleteOutcome;
+pub use sql::{IDEMPOTENCY_TTL, NONCE_RETENTION};
 
 /// Everything the service stores. Implementations are safe to share between tasks.
 #[async_trait]
@@ -193,6 +198,42 @@ pub trait MessageStore: Send + Sync {
         attempt: &CallbackAttempt,
         next_attempt_at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError>;
+
+    // --- retention (README "Retention") ---
+
+    /// Marks a message as ended at `at` unless it already is (a message left `sent` without a
+    /// receipt at its deadline); a final status marks it by itself. `false` for an unknown id.
+    /// In a transaction of its own; `sql::mark_ended` does the same inside another write.
+    async fn mark_ended(&self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    /// `DELETE /messages/{id}`: removes an ended message with its events, caller events and
+    /// attempts, and the idempotency record that created it.
+    async fn delete_message(&self, id: &str) -> Result<DeleteOutcome, StoreError>;
+
+    /// Deletes up to `limit` messages that ended before `ended_before`, as
+    /// [`MessageStore::delete_message`] does; returns how many. One short transaction.
+    async fn purge_ended_messages(
+        &self,
+        ended_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64, StoreError>;
+
+    /// Redacts up to `limit` messages that ended before `ended_before` and are not redacted yet;
+    /// returns how many. One short transaction.
+    async fn redact_ended_messages(
+        &self,
+        ended_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64, StoreError>;
+
+    /// Deletes up to `limit` idempotency keys claimed before `keys_before` and up to `limit` used
+    /// nonces seen before `nonces_before`; returns how many rows went.
+    async fn purge_expired_keys(
+        &self,
+        keys_before: DateTime<Utc>,
+        nonces_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64, StoreError>;
 }
 
 /// Tuning for [`connect_with`].

@@ -19,5 +19,7 @@ pub(crate) async fn open(url: &str) -> Result<SqlStore, StoreError> {
         .connect(url)
         .await?;
     MIGRATOR.run(&pool).await?;
+    // --- retention: autovacuum settings for constant inserts and deletes ---
+    super::pg_maintenance::tune(&pool).await;
     Ok(SqlStore::new(pool.clone(), Writes::Direct(pool)))
 }

@@ -12,6 +12,7 @@ use super::db::Db;
 
 use super::sql::{self, MessageKey};
 use super::writer::{Work, Writer};
+use super::DeleteOutcome;
 use super::{
     CallbackAttempt, ClaimedMessage, Fleet, IdempotencyClaim, MessagePage, MessageQuery,
     MessageRecord, MessageStore, NewMessage, OutboxStats, PendingCallback, StatusUpdate,
@@ -307,6 +308,55 @@ impl MessageStore for SqlStore {
             Box::pin(async move {
                 sql::record_callback_attempt(c, &event_id, &attempt, next_attempt_at).await
             })
+        })
+        .await
+    }
+
+    // --- retention ---
+
+    async fn mark_ended(&self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.write(move |c| Box::pin(async move { sql::mark_ended(c, &id, at).await }))
+            .await
+    }
+
+    async fn delete_message(&self, id: &str) -> Result<DeleteOutcome, StoreError> {
+        let id = id.to_owned();
+        self.write(move |c| Box::pin(async move { sql::delete_message(c, &id).await }))
+            .await
+    }
+
+    async fn purge_ended_messages(
+        &self,
+        ended_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        self.write(move |c| Box::pin(sql::purge_ended(c, ended_before, limit)))
+            .await
+    }
+
+    async fn redact_ended_messages(
+        &self,
+        ended_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        self.write(move |c| Box::pin(sql::redact_ended(c, ended_before, limit)))
+            .await
+    }
+
+    async fn purge_expired_keys(
+        &self,
+        keys_before: DateTime<Utc>,
+        nonces_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        self.write(move |c| {
+            Box::pin(sql::purge_expired_keys(
+                c,
+                keys_before,
+                nonces_before,
+                limit,
+            ))
         })
         .await
     }

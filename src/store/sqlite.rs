@@ -22,17 +22,24 @@ const WRITER_STATEMENT_CACHE: usize = 64;
 
 /// The writer's connection: durable commits (`synchronous=FULL`), waits up to 5 s for a lock held by
 /// another process, and keeps the sub-journal of each write's SAVEPOINT in memory (on disk, every
-/// group would create, write and delete a temporary file).
+/// group would create, write and delete a temporary file). Its page cache (16 MiB) holds the upper
+/// levels of every index of a store of millions of messages, which each insert and purge walks.
+/// Every connection maps the file (`mmap_size`: its first 2 GiB, the most SQLite's default build
+/// maps): those pages are read straight from the operating system's cache, which outlives a restart,
+/// so a restarted service does not start with cold private caches, and the connections share one copy
+/// of each page instead of each warming its own.
 const WRITER_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
      PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; \
-     PRAGMA cache_size = -1024;";
+     PRAGMA cache_size = -16384; PRAGMA mmap_size = 2147418112;";
 
-/// Read connections never write, and keep a small page cache (1 MiB; SQLite's default is 2 MiB).
+/// Read connections never write; they read through the mapping (see [`WRITER_PRAGMAS`]) and keep a
+/// page cache of 8 MiB for the pages of the write-ahead log.
 const READER_PRAGMAS: &[&str] = &[
     "PRAGMA busy_timeout = 5000",
     "PRAGMA foreign_keys = ON",
     "PRAGMA query_only = ON",
-    "PRAGMA cache_size = -1024",
+    "PRAGMA cache_size = -8192",
+    "PRAGMA mmap_size = 2147418112",
 ];
 
 /// Opens (creating if needed) the database at `url`, migrates it and starts the writer.

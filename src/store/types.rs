@@ -203,6 +203,10 @@ pub struct MessageRecord {
     /// Deliveries of this message's status events to its `callbackUrl` (only in `GET /messages/{id}`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub callback_attempts: Option<Vec<CallbackAttempt>>,
+    /// `true` once redaction (`REDACT_AFTER_DAYS`) removed its text, media URLs and full recipient
+    /// number; absent otherwise.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub redacted: bool,
 }
 
 /// One try at posting a status event to a caller's `callbackUrl`.

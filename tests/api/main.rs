@@ -13,6 +13,7 @@ mod openapi;
 mod plivo_failures;
 mod rate_limit;
 mod records;
+mod retention;
 mod sandbox;
 mod send_mms;
 mod send_service;

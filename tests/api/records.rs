@@ -10,9 +10,9 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::*;
 
-const PUBLIC: &str = "https://mms.example.com";
+pub(crate) const PUBLIC: &str = "https://mms.example.com";
 const CALLBACK_URL: &str = "https://mms.example.com/webhooks/plivo/status";
-const UUID: &str = "db3ce55a-7f1d-11e1-8ea7-1231380bc196";
+pub(crate) const UUID: &str = "db3ce55a-7f1d-11e1-8ea7-1231380bc196";
 
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
@@ -57,7 +57,7 @@ on_both_backends!(
     records_and_keys_survive_a_restart,
 );
 
-async fn plivo_accepts(plivo: &MockServer, uuid: &str) {
+pub(crate) async fn plivo_accepts(plivo: &MockServer, uuid: &str) {
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(202).set_body_json(json!({
             "message": "message(s) queued", "message_uuid": [uuid], "api_id": "a1"
@@ -87,7 +87,7 @@ fn statuses(record: &Value) -> Vec<String> {
         .collect()
 }
 
-fn params(status: &str, error_code: &str) -> Vec<(String, String)> {
+pub(crate) fn params(status: &str, error_code: &str) -> Vec<(String, String)> {
     [
         ("MessageUUID", UUID),
         ("Status", status),
@@ -108,7 +108,11 @@ fn form(params: &[(String, String)]) -> String {
 }
 
 /// Posts a callback signed with V3 (and Ma-V3) using `token`.
-async fn callback(app: &TestApp, params: &[(String, String)], token: &str) -> reqwest::Response {
+pub(crate) async fn callback(
+    app: &TestApp,
+    params: &[(String, String)],
+    token: &str,
+) -> reqwest::Response {
     let nonce = new_nonce();
     let signature = v3_signature("POST", CALLBACK_URL, params, &nonce, token);
     app.client

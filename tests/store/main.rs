@@ -7,6 +7,7 @@
 mod backends;
 #[path = "../common/fresh_postgres.rs"]
 mod fresh_postgres;
+mod plans;
 mod sqlite_only;
 mod suite;
 
@@ -56,4 +57,14 @@ on_both_backends!(
     concurrent_inserts_are_all_stored,
     concurrent_status_updates_never_go_backwards,
     ping_answers,
+    // --- retention ---
+    purge_deletes_messages_ended_before_the_cutoff,
+    purge_takes_at_most_a_batch_at_a_time,
+    purge_removes_caller_events_and_their_attempts,
+    redaction_keeps_status_times_codes_and_the_last_four_digits,
+    redaction_and_deletion_remove_stored_idempotency_answers,
+    delete_answers_for_ended_under_way_and_unknown_messages,
+    a_sent_message_marked_ended_counts_as_ended,
+    status_counts_follow_changes_purges_and_deletes,
+    expired_keys_and_nonces_are_purged_in_batches,
 );

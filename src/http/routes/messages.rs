@@ -111,7 +111,8 @@ fn invalid(field: &'static str, message: &str) -> ApiError {
     ApiError::bad_request("invalid_field", message).with_field(field)
 }
 
-fn truncate(s: &str) -> String {
+/// At most 64 characters of `s`, to name an id in an answer or a log line.
+pub(crate) fn truncate(s: &str) -> String {
     s.chars().take(64).collect()
 }
 

@@ -1,5 +1,6 @@
 //! One module per resource.
 
+pub mod delete_message;
 pub mod health;
 pub mod messages;
 pub mod send_mms;

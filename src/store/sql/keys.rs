@@ -10,10 +10,10 @@ use crate::store::{IdempotencyClaim, StoreError};
 
 /// How long a used Plivo V2 nonce that changed no message is remembered (one that changed a message
 /// is kept as long as the message).
-const NONCE_RETENTION: chrono::Duration = chrono::Duration::days(7);
+pub const NONCE_RETENTION: chrono::Duration = chrono::Duration::days(7);
 
 /// How long an idempotency key holds (contract §5).
-pub(crate) const IDEMPOTENCY_TTL: chrono::Duration = chrono::Duration::hours(24);
+pub const IDEMPOTENCY_TTL: chrono::Duration = chrono::Duration::hours(24);
 
 /// How long a key may stay in flight (no answer stored) before its request counts as abandoned
 /// (the process died, or the request was cut off) and the key can be claimed again. Longer than
@@ -86,12 +86,16 @@ pub(crate) async fn complete_idempotency_key(
     status: u16,
     body: &[u8],
 ) -> Result<(), StoreError> {
+    // --- retention: the answer names the message (or batch) it created, so that deleting or
+    // redacting that message deletes the answer too ---
     query(
-        "UPDATE idempotency_keys SET response_status = $2, response_body = $3 WHERE idem_key = $1",
+        "UPDATE idempotency_keys SET response_status = $2, response_body = $3, message_ref = $4 \
+         WHERE idem_key = $1",
     )
     .bind(key)
     .bind(i64::from(status))
     .bind(STANDARD.encode(body))
+    .bind(super::retention::answer_ref(body))
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -28,7 +28,8 @@ macro_rules! forward_update {
         concat!(
             "UPDATE messages SET status = $2, message_uuid = COALESCE($3, message_uuid), ",
             "error_code = COALESCE($4, error_code), error_message = COALESCE($5, error_message), ",
-            "updated_at = CASE WHEN updated_at > $6 THEN updated_at ELSE $6 END ",
+            "updated_at = CASE WHEN updated_at > $6 THEN updated_at ELSE $6 END, ",
+            "ended_at = CASE WHEN $7 = 4 THEN COALESCE(ended_at, $6) ELSE ended_at END ",
             "WHERE ",
             $key,
             " = $1 AND ",
@@ -42,7 +43,7 @@ macro_rules! forward_update {
 pub(super) const MESSAGE_COLUMNS: &str =
     "id, status, recipient_number, sender_number, message_text, media_urls, \
      media_ids, message_uuid, error_code, error_message, outcome_unknown, callback_url, batch_id, \
-     created_at, updated_at";
+     created_at, updated_at, redacted";
 
 /// Which column identifies the message of a status update.
 #[derive(Debug, Clone, Copy)]
@@ -228,6 +229,8 @@ pub(crate) async fn update_status(
         let notify = row.try_get::<Option<String>, _>("callback_url")?.is_some();
         let (code, detail) = (u.error_code.as_deref(), u.error_message.as_deref());
         append_event(conn, &id, u.status, at, code, detail, notify).await?;
+        // --- retention: the maintained count of final messages ---
+        super::retention::count_final(conn, u.status, &id, 1).await?;
     }
     Ok(UpdateOutcome::Applied)
 }
@@ -272,6 +275,7 @@ pub(super) fn record_from_row(row: &Row) -> Result<MessageRecord, StoreError> {
         updated_at: time(row.try_get("updated_at")?)?,
         events: Vec::new(),
         callback_attempts: None,
+        redacted: row.try_get::<i64, _>("redacted")? != 0,
     })
 }
 

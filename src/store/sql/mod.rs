@@ -8,6 +8,7 @@ mod callbacks;
 mod keys;
 mod messages;
 mod outbox;
+mod retention;
 
 use crate::store::db::{query, Db};
 use chrono::{DateTime, Utc};
@@ -25,9 +26,14 @@ pub(crate) use messages::{
     get_message, insert_message, insert_sending, list_messages, mark_outcome_unknown,
     update_status, MessageKey,
 };
+// --- retention ---
+pub use keys::{IDEMPOTENCY_TTL, NONCE_RETENTION};
 pub(crate) use outbox::{
     claim_due, enqueue_messages, finish_delivery, heartbeat, leave, outbox_stats, release_lease,
     retry_delivery,
+};
+pub(crate) use retention::{
+    delete_message, mark_ended, purge_ended, purge_expired_keys, redact_ended,
 };
 
 /// Unix microseconds, as stored.

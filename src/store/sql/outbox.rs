@@ -163,24 +163,39 @@ pub(crate) async fn release_lease(
     Ok(())
 }
 
-/// Depth of the outbox, the oldest message not yet handed to Plivo, and counts by status.
+/// Depth of the outbox, the oldest message not yet handed to Plivo, and counts by status. Its cost
+/// does not grow with the store: the final statuses come from the maintained `status_counts`, the
+/// others from the status index (they hold only messages under way), the oldest from two index seeks.
 pub(crate) async fn outbox_stats(conn: &mut dyn Db) -> Result<OutboxStats, StoreError> {
     let depth: i64 =
         query_scalar("SELECT COUNT(*) FROM messages WHERE next_attempt_at IS NOT NULL")
             .fetch_one(&mut *conn)
             .await?;
-    let oldest: Option<i64> = query_scalar(
-        "SELECT MIN(created_at) FROM messages WHERE status IN ('accepted', 'sending')",
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    let rows = query("SELECT status, COUNT(*) AS n FROM messages GROUP BY status")
-        .fetch_all(&mut *conn)
-        .await?;
-    let by_status = rows
-        .iter()
-        .map(|row| Ok((status(row.try_get("status")?)?, row.try_get::<i64, _>("n")?)))
-        .collect::<Result<Vec<_>, StoreError>>()?;
+    let mut oldest: Option<i64> = None;
+    for waiting in [MessageStatus::Accepted, MessageStatus::Sending] {
+        let first: Option<i64> =
+            query_scalar("SELECT MIN(created_at) FROM messages WHERE status = $1")
+                .bind(waiting.as_str())
+                .fetch_one(&mut *conn)
+                .await?;
+        oldest = match (oldest, first) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    let mut by_status = Vec::new();
+    for s in MessageStatus::ALL.into_iter().filter(|s| !s.is_final()) {
+        let n = super::retention::count_status(conn, s).await?;
+        if n > 0 {
+            by_status.push((s, n));
+        }
+    }
+    by_status.extend(
+        super::retention::final_counts(conn)
+            .await?
+            .into_iter()
+            .filter(|(_, n)| *n > 0),
+    );
     Ok(OutboxStats {
         depth,
         oldest_waiting: oldest.map(time).transpose()?,

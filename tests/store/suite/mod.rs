@@ -5,11 +5,13 @@ mod concurrency;
 mod keys;
 mod listing;
 mod messages;
+mod retention;
 
 pub use concurrency::*;
 pub use keys::*;
 pub use listing::*;
 pub use messages::*;
+pub use retention::*;
 
 use std::collections::HashSet;
 use std::future::Future;
