@@ -20,8 +20,7 @@ pub(crate) use keys::{
     release_idempotency_key, use_nonce,
 };
 pub(crate) use messages::{
-    get_message, insert_message, insert_sending, list_messages, mark_outcome_unknown,
-    update_status, MessageKey,
+    get_message, insert_sending, list_messages, mark_outcome_unknown, update_status, MessageKey,
 };
 pub(crate) use outbox::{
     claim_due, enqueue_messages, finish_delivery, heartbeat, leave, outbox_stats, release_lease,
