@@ -11,7 +11,7 @@ use crate::store::{IdempotencyClaim, StoreError};
 /// How long a used Plivo V2 nonce is remembered.
 const NONCE_RETENTION: chrono::Duration = chrono::Duration::days(7);
 
-/// How long an idempotency key holds (contract §5).
+/// How long an idempotency key holds (docs/api.md, "Messages").
 pub(crate) const IDEMPOTENCY_TTL: chrono::Duration = chrono::Duration::hours(24);
 
 /// How long a key may stay in flight (no answer stored) before its request counts as abandoned
