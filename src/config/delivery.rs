@@ -1,4 +1,4 @@
-//! Settings of asynchronous delivery and Plivo's limits (contract §6).
+//! Settings of asynchronous delivery and Plivo's limits (docs/api.md, "Events this service posts").
 
 use std::fmt;
 use std::time::Duration;

@@ -43,7 +43,7 @@ pub struct StatusEvent<'a> {
     occurred_at: String,
 }
 
-/// `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">` (contract §6).
+/// `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">` (docs/api.md, "Events this service posts").
 pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
     let mut mac =
         Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");

@@ -1,4 +1,4 @@
-//! API keys (`API_KEYS`, contract §7): who is calling, and the `401` for protected endpoints
+//! API keys (`API_KEYS`, docs/api.md, "Conventions"): who is calling, and the `401` for protected endpoints
 //! without a valid `Authorization: Bearer <key>`.
 //!
 //! Keys are kept only as SHA-256 digests and compared in constant time (digests have one length,

@@ -238,7 +238,7 @@ pub fn payload_too_large() -> ApiError {
     )
 }
 
-// --- ops: callers, limits and media preflight (contract §7, §8) ---
+// --- ops: callers, limits and media preflight (docs/api.md, "Conventions"; docs/api.md, "Operations") ---
 
 impl ApiError {
     /// 401: `API_KEYS` is set and the request carries no valid `Authorization: Bearer` key.

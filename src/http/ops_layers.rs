@@ -1,5 +1,6 @@
-//! The operational layers around every route, in one place: security headers, CORS, metrics,
-//! caller identification, rate limits, API keys, concurrency limits and the request time limit.
+//! The operational layers around every route: security headers, CORS, metrics, caller
+//! identification, rate limits, API keys, concurrency limits and the request time limit. (The
+//! request trace and the panic catcher wrap these in `http/mod.rs`.)
 
 use std::sync::Arc;
 use std::time::Duration;

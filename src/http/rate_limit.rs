@@ -1,4 +1,4 @@
-//! `RATE_LIMIT_PER_MINUTE` (contract §7): a GCRA limiter (governor) per [`Caller`], i.e. per API
+//! `RATE_LIMIT_PER_MINUTE` (docs/api.md, "Conventions"): a GCRA limiter (governor) per [`Caller`], i.e. per API
 //! key, or per client address without a valid key. Over the limit: `429 rate_limited` with
 //! `Retry-After`. Every answer it lets through or refuses carries `RateLimit-Limit`,
 //! `RateLimit-Remaining` and `RateLimit-Reset` (seconds until the whole limit is available again).

@@ -221,12 +221,6 @@ pub fn raw_mms(map: &Map<String, Value>) -> Result<RawMms, ApiError> {
     })
 }
 
-/// Parses a whole single-recipient send request.
-pub fn parse_send(format: BodyFormat, body: &[u8]) -> Result<OutboundMms, ApiError> {
-    let map = body_to_object(format, body)?;
-    Ok(OutboundMms::parse(raw_mms(&map)?)?)
-}
-
 /// Parses a send request of either kind, with its `callbackUrl`.
 pub fn parse_send_request(format: BodyFormat, body: &[u8]) -> Result<SendRequest, ApiError> {
     let map = body_to_object(format, body)?;
@@ -303,6 +297,14 @@ fn invalid(field: &'static str, message: impl Into<String>) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The one message of a single send.
+    fn parse_send(format: BodyFormat, body: &[u8]) -> Result<OutboundMms, ApiError> {
+        match parse_send_request(format, body)? {
+            SendRequest::Single { mms, .. } => Ok(mms),
+            SendRequest::Bulk { .. } => panic!("parsed as bulk"),
+        }
+    }
 
     fn code(format: BodyFormat, body: &str) -> (&'static str, Option<String>) {
         let e = parse_send(format, body.as_bytes()).unwrap_err();

@@ -1,5 +1,5 @@
 //! `MEDIA_PREFLIGHT`: before a send, every media URL is checked the way Plivo will fetch it
-//! (contract §8): reachable with 2xx, a `Content-Type` Plivo carries, at most 2 MB each and 5 MB
+//! (docs/api.md, "Operations"): reachable with 2xx, a `Content-Type` Plivo carries, at most 2 MB each and 5 MB
 //! with the text. Only public addresses are contacted unless `MEDIA_ALLOW_PRIVATE=true`.
 
 pub mod address;

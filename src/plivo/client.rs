@@ -11,8 +11,9 @@ use super::retry::parse_retry_after;
 use super::types::{ErrorBody, SendMessageBody, SendMessageResponse};
 use crate::config::PlivoConfig;
 
-/// Plivo's Message API, one request per call. Behind a trait so tests and the sandbox can
-/// replace the transport; the real one is [`PlivoClient`].
+/// Plivo's Message API, one request per call. Behind a trait so tests can replace the transport
+/// (e.g. `tests/bad_input.rs` counts calls); the service always uses [`PlivoClient`], also in the
+/// sandbox, where it talks to the built-in simulator over HTTP.
 #[async_trait]
 pub trait PlivoApi: Send + Sync {
     /// Sends one `POST …/Message/` and classifies the answer.

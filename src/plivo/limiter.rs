@@ -1,4 +1,4 @@
-//! Plivo's account limits (plivo-api.md §3.4), kept for the synchronous and asynchronous paths
+//! Plivo's account limits (docs/plivo-api.md §3.4), kept for the synchronous and asynchronous paths
 //! together: at most `PLIVO_MAX_RPS` requests in any one-second window and `PLIVO_MAX_CONCURRENCY`
 //! in flight. With several instances (see `delivery::fleet`) each takes an equal share, and a 429
 //! pauses every caller of the limiter (and, through the database, every instance).

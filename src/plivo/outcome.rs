@@ -1,6 +1,6 @@
 //! What Plivo's answers mean, decided once: the class of an HTTP status, and what one attempt
 //! tells about the message. The retry policy, the final error of a send, the delivery workers and
-//! the metrics all read these (docs/plivo-api.md, "Send Message": status codes).
+//! the metrics all read these (docs/plivo-api.md §3.2).
 
 use super::error::AttemptError;
 

@@ -1,4 +1,4 @@
-//! The retry policy towards Plivo (contract §3), as pure functions.
+//! The retry policy towards Plivo (docs/api.md, `POST /send-mms`), as pure functions.
 //!
 //! Connection errors, timeouts, 5xx and 429 are retried; no other 4xx ever is. The delay before
 //! retry `n` (0, 1, 2, …) is a random value between ½ and 1 × `base × 2ⁿ`, capped at 20 s, and

@@ -1,4 +1,4 @@
-//! Plivo webhook signatures, V3 and V2 (`plivo-api.md` §5). Pure functions, no I/O.
+//! Plivo webhook signatures, V3 and V2 (docs/plivo-api.md §5). Pure functions, no I/O.
 //!
 //! * **V3** signs the URL, the request parameters and a nonce:
 //!   `base64(HMAC-SHA256(token, canonical_url + "." + nonce))`.
@@ -17,7 +17,7 @@ use subtle::ConstantTimeEq;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// V3: base64(HMAC-SHA256(token, canonical_url + "." + nonce)) as plivo-api.md §5.2 describes
+/// V3: base64(HMAC-SHA256(token, canonical_url + "." + nonce)) as docs/plivo-api.md §5.2 describes
 /// (POST: sorted k+v concatenation, GET: merged sorted query; query percent-decoded; empty-valued
 /// params count, e.g. `ErrorCode=` contributes `ErrorCode`).
 ///

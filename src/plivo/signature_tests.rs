@@ -1,4 +1,4 @@
-//! Unit tests for the signature module: every vector of `plivo-api.md` §5.5 and round trips.
+//! Unit tests for the signature module: every vector of docs/plivo-api.md §5.5 and round trips.
 
 use super::*;
 use proptest::prelude::*;

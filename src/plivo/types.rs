@@ -1,4 +1,4 @@
-//! The JSON Plivo's Message API takes and gives back (plivo-api.md §1.2, §2, §3).
+//! The JSON Plivo's Message API takes and gives back (docs/plivo-api.md §1.2, §2, §3).
 
 use serde::{Deserialize, Serialize};
 

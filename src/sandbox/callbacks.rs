@@ -114,7 +114,7 @@ fn plivo_time(time: DateTime<Utc>) -> String {
     time.format("%Y-%m-%d %H:%M:%S%.6f").to_string()
 }
 
-/// The form parameters of one callback, as Plivo names them (`plivo-api.md` §4).
+/// The form parameters of one callback, as Plivo names them (docs/plivo-api.md §4).
 fn callback_params(record: &MessageRecord, step: Step, sequence: usize) -> Vec<(String, String)> {
     let rate = if record.message_type == "mms" {
         "0.02000"

@@ -1,4 +1,4 @@
-//! The Message Detail Record answered by `GET …/Message/{uuid}/` (`plivo-api.md` §6.1).
+//! The Message Detail Record answered by `GET …/Message/{uuid}/` (docs/plivo-api.md §6.1).
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};

@@ -1,4 +1,4 @@
-//! A built-in Plivo simulator: Plivo's Message API (`plivo-api.md` Appendix A) on 127.0.0.1, so
+//! A built-in Plivo simulator: Plivo's Message API (docs/plivo-api.md Appendix A) on 127.0.0.1, so
 //! the service runs with no account (`mms-gateway serve --sandbox`) and tests can use it.
 //!
 //! * `POST /v1/Account/{auth_id}/Message/` validates like Plivo and answers 202 with one message

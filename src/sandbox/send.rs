@@ -1,4 +1,4 @@
-//! Validation of a Send Message body, with Plivo's rules (`plivo-api.md` §1.2, Appendix A).
+//! Validation of a Send Message body, with Plivo's rules (docs/plivo-api.md §1.2, Appendix A).
 
 use serde_json::{Map, Value};
 

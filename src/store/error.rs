@@ -10,7 +10,7 @@ pub enum StoreError {
     /// The `cursor` of a list query was not one this store produced.
     #[error("the cursor is not valid")]
     InvalidCursor,
-    /// `insert_message` with an id that is already stored.
+    /// A new message with an id that is already stored.
     #[error("a message with this id already exists")]
     DuplicateId,
     /// The message named does not exist.

@@ -44,12 +44,9 @@ pub trait MessageStore: Send + Sync {
     /// Checks that the database answers (for `/ready`).
     async fn ping(&self) -> Result<(), StoreError>;
 
-    /// Records a new message with status `accepted` and an `accepted` event.
-    /// Fails with [`StoreError::DuplicateId`] if the id is taken.
-    async fn insert_message(&self, m: &NewMessage) -> Result<(), StoreError>;
-
     /// Records a new message and moves it straight to `sending` (two events), in one write: the
-    /// synchronous path, which calls Plivo right after.
+    /// synchronous path, which calls Plivo right after. Fails with [`StoreError::DuplicateId`] if
+    /// the id is taken.
     async fn insert_sending(&self, m: &NewMessage) -> Result<(), StoreError>;
 
     /// Moves a message forward (see [`MessageStatus::rank`]); atomic, so concurrent updates cannot

@@ -81,12 +81,6 @@ impl MessageStore for SqlStore {
         sql::ping(&mut *conn).await
     }
 
-    async fn insert_message(&self, m: &NewMessage) -> Result<(), StoreError> {
-        let m = m.clone();
-        self.write(move |c| Box::pin(async move { sql::insert_message(c, &m).await }))
-            .await
-    }
-
     async fn insert_sending(&self, m: &NewMessage) -> Result<(), StoreError> {
         let m = m.clone();
         self.write(move |c| Box::pin(async move { sql::insert_sending(c, &m).await }))

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{MediaId, MediaUrl, MessageText, PhoneNumber};
 
-/// Where a message is in its life (contract §5).
+/// Where a message is in its life (docs/api.md, "Messages").
 ///
 /// The order is `accepted → sending → queued → sent → delivered | undelivered | failed`; the last three are
 /// final. A change applies only when it moves strictly forward (see [`MessageStatus::rank`]).
@@ -116,7 +116,7 @@ pub struct NewMessage {
     pub media_urls: Vec<MediaUrl>,
     /// Plivo media ids, in order.
     pub media_ids: Vec<MediaId>,
-    /// Where the caller wants status events (contract §6).
+    /// Where the caller wants status events (docs/api.md, "Events this service posts").
     pub callback_url: Option<String>,
     /// The bulk request this message belongs to, if any.
     pub batch_id: Option<String>,

@@ -8,7 +8,7 @@ use mms_gateway::store::{
     connect, connect_with, MessageStatus, StatusUpdate, StoreError, StoreOptions,
 };
 
-use crate::suite::{at, message};
+use crate::suite::{at, far_deadline, message};
 
 #[tokio::test]
 async fn the_file_is_created_when_missing_and_data_survives_reopening() {
@@ -20,7 +20,7 @@ async fn the_file_is_created_when_missing_and_data_survives_reopening() {
     let store = connect(&url).await.expect("open");
     assert!(path.exists(), "database file created");
     store
-        .insert_message(&message("keep", "+14155550101", at(0)))
+        .enqueue_messages(&[message("keep", "+14155550101", at(0))], far_deadline())
         .await
         .expect("insert");
     let update = StatusUpdate {
@@ -61,7 +61,7 @@ async fn in_memory_databases_work() {
     for url in ["sqlite::memory:", "sqlite://:memory:"] {
         let store = connect(url).await.expect("open");
         store
-            .insert_message(&message("mem", "+14155550101", at(0)))
+            .enqueue_messages(&[message("mem", "+14155550101", at(0))], far_deadline())
             .await
             .expect("insert");
         assert!(
@@ -90,7 +90,10 @@ async fn in_memory_writes_wait_for_concurrent_reads() {
     };
     for i in 0..200 {
         store
-            .insert_message(&message(&format!("m{i}"), "+14155550101", at(i)))
+            .enqueue_messages(
+                &[message(&format!("m{i}"), "+14155550101", at(i))],
+                far_deadline(),
+            )
             .await
             .expect("insert while reading");
     }
@@ -139,7 +142,10 @@ async fn group_commit_speeds_up_concurrent_inserts() {
                 let store = Arc::clone(&store);
                 tokio::spawn(async move {
                     store
-                        .insert_message(&message(&format!("b{i}"), "+14155550101", at(i)))
+                        .enqueue_messages(
+                            &[message(&format!("b{i}"), "+14155550101", at(i))],
+                            far_deadline(),
+                        )
                         .await
                 })
             })

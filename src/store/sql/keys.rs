@@ -12,7 +12,7 @@ use crate::store::{IdempotencyClaim, StoreError};
 /// is kept as long as the message).
 pub const NONCE_RETENTION: chrono::Duration = chrono::Duration::days(7);
 
-/// How long an idempotency key holds (contract §5).
+/// How long an idempotency key holds (docs/api.md, "Messages").
 pub const IDEMPOTENCY_TTL: chrono::Duration = chrono::Duration::hours(24);
 
 /// How long a key may stay in flight (no answer stored) before its request counts as abandoned

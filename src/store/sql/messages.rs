@@ -62,11 +62,6 @@ fn parse_json_list(text: &str) -> Result<Vec<String>, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("media list: {e}")))
 }
 
-/// Inserts a message with status `accepted` and its first event.
-pub(crate) async fn insert_message(conn: &mut dyn Db, m: &NewMessage) -> Result<(), StoreError> {
-    insert_row(conn, m, MessageStatus::Accepted, m.created_at, None).await
-}
-
 /// Inserts a message with status `accepted` straight into the outbox: due now, failing with
 /// `expired` after `deadline`.
 pub(crate) async fn insert_queued_for_delivery(

@@ -23,8 +23,7 @@ pub(crate) use keys::{
 // --- webhook hardening ---
 pub(crate) use keys::link_nonce;
 pub(crate) use messages::{
-    get_message, insert_message, insert_sending, list_messages, mark_outcome_unknown,
-    update_status, MessageKey,
+    get_message, insert_sending, list_messages, mark_outcome_unknown, update_status, MessageKey,
 };
 // --- retention ---
 pub use keys::{IDEMPOTENCY_TTL, NONCE_RETENTION};

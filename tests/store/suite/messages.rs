@@ -16,7 +16,10 @@ pub async fn insert_and_get_round_trip(store: Store) {
     m.media_ids = vec![MediaId::parse("media-1").expect("a valid id")];
     m.callback_url = Some("https://caller.example/cb".to_owned());
     m.batch_id = Some("batch-1".to_owned());
-    store.insert_message(&m).await.expect("insert");
+    store
+        .enqueue_messages(std::slice::from_ref(&m), far_deadline())
+        .await
+        .expect("insert");
 
     let record = get(&store, "m1").await;
     assert_eq!(record.id, "m1");
@@ -46,7 +49,7 @@ pub async fn insert_and_get_round_trip(store: Store) {
 pub async fn duplicate_ids_are_refused(store: Store) {
     insert(&store, "dup", "+14155550101", at(0)).await;
     let again = store
-        .insert_message(&message("dup", "+14155550102", at(1)))
+        .enqueue_messages(&[message("dup", "+14155550102", at(1))], far_deadline())
         .await;
     assert!(matches!(again, Err(StoreError::DuplicateId)), "{again:?}");
     let record = get(&store, "dup").await;

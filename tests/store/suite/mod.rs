@@ -68,10 +68,18 @@ pub async fn status_of(store: &Store, id: &str) -> MessageStatus {
         .status
 }
 
-/// Stores `message(id, recipient, created_at)`.
+/// A delivery deadline no test reaches.
+pub fn far_deadline() -> DateTime<Utc> {
+    at(365 * 24 * 3600)
+}
+
+/// Stores `message(id, recipient, created_at)` (status `accepted`, through the outbox).
 pub async fn insert(store: &Store, id: &str, recipient: &str, created_at: DateTime<Utc>) {
     let m = message(id, recipient, created_at);
-    store.insert_message(&m).await.expect("insert");
+    store
+        .enqueue_messages(std::slice::from_ref(&m), far_deadline())
+        .await
+        .expect("insert");
 }
 
 /// The stored record of `id`, which must exist.

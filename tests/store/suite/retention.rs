@@ -105,7 +105,10 @@ pub async fn purge_takes_at_most_a_batch_at_a_time(store: Store) {
 pub async fn purge_removes_caller_events_and_their_attempts(store: Store) {
     let mut m = message("cb", "+14155550001", at(0));
     m.callback_url = Some("https://example.com/events".to_owned());
-    store.insert_message(&m).await.expect("insert");
+    store
+        .enqueue_messages(std::slice::from_ref(&m), far_deadline())
+        .await
+        .expect("insert");
     set(&store, "cb", &update(Failed, at(10))).await;
     let pending = store
         .claim_callbacks(at(20), at(80), 10)
@@ -222,7 +225,10 @@ pub async fn redaction_and_deletion_remove_stored_idempotency_answers(store: Sto
     ended(&store, "b", "+14155550002", Delivered, 10).await;
     let mut bulk = message("c", "+14155550003", at(0));
     bulk.batch_id = Some("batch-1".to_owned());
-    store.insert_message(&bulk).await.expect("insert");
+    store
+        .enqueue_messages(std::slice::from_ref(&bulk), far_deadline())
+        .await
+        .expect("insert");
     set(&store, "c", &update(Delivered, at(10))).await;
     for (key, body) in [
         ("key-a", r#"{"message":"MMS sent successfully.","id":"a"}"#),
