@@ -8,6 +8,7 @@ use crate::plivo::{
     AttemptError, PlivoError, RetryPolicy, RetryingSender, SendMessageBody, SendMessageResponse,
     Sent,
 };
+use crate::senders::SenderPool;
 
 /// Builds Plivo requests and sends them (with retries, within Plivo's limits).
 #[derive(Clone)]
@@ -15,6 +16,7 @@ pub struct Dispatcher {
     sender: RetryingSender,
     sender_number: String,
     status_callback_url: Option<String>,
+    senders: SenderPool,
 }
 
 impl Dispatcher {
@@ -25,10 +27,30 @@ impl Dispatcher {
         status_callback_url: Option<String>,
     ) -> Self {
         Self {
+            senders: SenderPool::single(&sender_number),
             sender,
             sender_number,
             status_callback_url,
         }
+    }
+
+    // --- sender pool ---
+
+    /// Sends from `pool` (`PLIVO_SENDER_NUMBER`'s numbers, or a Powerpack) instead of one number.
+    pub fn with_senders(mut self, pool: SenderPool) -> Self {
+        self.senders = pool;
+        self
+    }
+
+    /// The sender pool.
+    pub fn senders(&self) -> &SenderPool {
+        &self.senders
+    }
+
+    /// The sender of `mms`: its `senderNumber`, or its recipient's pinned number (empty with a
+    /// Powerpack).
+    pub fn sender_for(&self, mms: &OutboundMms) -> String {
+        self.senders.choose(mms.to.as_str(), mms.sender.as_deref())
     }
 
     /// The number messages are sent from.
@@ -53,6 +75,11 @@ impl Dispatcher {
     ) -> SendMessageBody {
         SendMessageBody {
             src: src.to_owned(),
+            // An empty sender: Plivo picks from the Powerpack (docs/plivo-api.md §9).
+            powerpack_uuid: src
+                .is_empty()
+                .then(|| self.senders.powerpack_uuid().map(str::to_owned))
+                .flatten(),
             dst,
             kind: "mms",
             text: text.filter(|t| !t.is_empty()).map(str::to_owned),
@@ -66,7 +93,7 @@ impl Dispatcher {
     /// The body for one checked message.
     pub fn request_body(&self, mms: &OutboundMms) -> SendMessageBody {
         self.body(
-            &self.sender_number,
+            &self.sender_for(mms),
             mms.to.as_str().to_owned(),
             mms.text.as_ref().map(|t| t.as_str()),
             mms.media.urls().iter().map(|u| u.as_str()),

@@ -13,6 +13,7 @@ pub mod media_preflight;
 pub mod metrics;
 pub mod plivo;
 pub mod sandbox;
+pub mod senders;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -62,6 +62,8 @@ struct Inner {
     queue_depth: Gauge,
     oldest_undelivered_age: Gauge<f64, AtomicU64>,
     source: RwLock<Option<Arc<dyn MetricsSource>>>,
+    // --- per-sender pacing ---
+    waiting_for_sender: Gauge,
 }
 
 /// The service's metrics; cheap to clone (all clones share one registry).
@@ -133,6 +135,13 @@ impl Metrics {
             "Age of the oldest message not yet handed to Plivo (0 when there is none)",
             oldest_undelivered_age.clone(),
         );
+        // --- per-sender pacing ---
+        let waiting_for_sender = Gauge::default();
+        registry.register(
+            "messages_waiting_for_sender",
+            "Messages in the outbox waiting for their sender's slot (PLIVO_SENDER_MPS)",
+            waiting_for_sender.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 registry,
@@ -144,6 +153,7 @@ impl Metrics {
                 queue_depth,
                 oldest_undelivered_age,
                 source: RwLock::new(None),
+                waiting_for_sender,
             }),
         }
     }
@@ -204,6 +214,12 @@ impl Metrics {
     /// Sets the age of the oldest undelivered message, in seconds (0 when there is none).
     pub fn set_oldest_undelivered_age_seconds(&self, seconds: f64) {
         self.inner.oldest_undelivered_age.set(seconds);
+    }
+
+    // --- per-sender pacing ---
+    /// Sets how many messages wait in the outbox for their sender's slot.
+    pub fn set_waiting_for_sender(&self, count: i64) {
+        self.inner.waiting_for_sender.set(count);
     }
 
     /// Installs (or replaces) what refreshes the store's gauges before each scrape.

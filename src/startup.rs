@@ -56,7 +56,8 @@ pub fn build_dispatcher_with(
         sender,
         config.plivo.sender_number.clone(),
         config.status_callback_url(),
-    ))
+    )
+    .with_senders(crate::senders::SenderPool::from_config(&config.senders)))
 }
 
 impl Application {
@@ -93,9 +94,15 @@ impl Application {
             build_dispatcher_with(&config, Some(metrics.clone()), Some(limiter.clone()))?;
         let ops = OpsState::new(&config.ops).context("building the media preflight client")?;
         let ttl = config.delivery.message_ttl;
+        let mut delivery = Delivery::new(store.clone(), dispatcher, ttl);
+        // --- per-sender pacing (PLIVO_SENDER_MPS) ---
+        if let Some(mps) = config.senders.mps {
+            let pacing = crate::senders::SenderPacing::new(store, mps);
+            delivery = delivery.with_pacing(pacing, config.senders.sync_slot_wait);
+        }
         let state = AppState {
             config: Arc::new(config),
-            delivery: Delivery::new(store, dispatcher, ttl),
+            delivery,
             metrics,
             ops,
         };

@@ -4,6 +4,9 @@
 
 pub mod delivery;
 pub mod ops;
+// --- sender pool, pacing, caller event retries ---
+pub mod callback_retry;
+pub mod senders;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -12,8 +15,6 @@ use std::time::Duration;
 use secrecy::SecretString;
 use url::Url;
 
-use crate::domain::parse_e164;
-
 /// The Plivo account and how to reach it.
 #[derive(Clone)]
 pub struct PlivoConfig {
@@ -21,7 +22,8 @@ pub struct PlivoConfig {
     pub auth_id: String,
     /// `PLIVO_AUTH_TOKEN`: never printed.
     pub auth_token: SecretString,
-    /// `PLIVO_SENDER_NUMBER`: the MMS-enabled Plivo number, E.164.
+    /// The first number of `PLIVO_SENDER_NUMBER` (the pool is [`Config::senders`]); empty with a
+    /// Powerpack and no numbers.
     pub sender_number: String,
     /// `PLIVO_API_BASE_URL`.
     pub base_url: Url,
@@ -79,6 +81,11 @@ pub struct Config {
     pub ops: ops::OpsConfig,
     /// Asynchronous delivery and Plivo's limits (`src/config/delivery.rs`).
     pub delivery: delivery::DeliveryConfig,
+    // --- sender pool, pacing, caller event retries ---
+    /// The sender pool, Powerpack and per-sender pacing (`src/config/senders.rs`).
+    pub senders: senders::SendersConfig,
+    /// `CALLBACK_RETRY_WINDOW_SECONDS`: how long a status event for a caller is retried.
+    pub callback_retry_window: Duration,
 }
 
 /// A setting that is missing or wrong; its `Display` is the one line printed before exiting with code 2.
@@ -161,6 +168,11 @@ impl Config {
         })?;
         let ops = ops::OpsConfig::from_lookup(&get)?;
         let delivery = delivery::DeliveryConfig::from_lookup(&get, sandbox)?;
+        // --- sender pool, pacing, caller event retries ---
+        let senders = senders::SendersConfig::from_lookup(&get, sandbox)?;
+        let mut plivo = plivo;
+        plivo.sender_number = senders.numbers.first().cloned().unwrap_or_default();
+        let callback_retry_window = callback_retry::retry_window(&get)?;
         Ok(Self {
             plivo,
             host,
@@ -172,6 +184,8 @@ impl Config {
             sandbox,
             ops,
             delivery,
+            senders,
+            callback_retry_window,
         })
     }
 
@@ -200,7 +214,8 @@ fn real_plivo(get: &impl Fn(&str) -> Option<String>) -> Result<PlivoConfig, Conf
         ));
     }
     let auth_token = get("PLIVO_AUTH_TOKEN").ok_or(ConfigError::Missing("PLIVO_AUTH_TOKEN"))?;
-    let sender = get("PLIVO_SENDER_NUMBER").ok_or(ConfigError::Missing("PLIVO_SENDER_NUMBER"))?;
+    // The pool (one or more numbers, or none with a Powerpack) is read by `senders.rs`.
+    let sender = String::new();
     let base_url = match get("PLIVO_API_BASE_URL") {
         None => Url::parse("https://api.plivo.com").expect("static URL"),
         Some(v) => parse_http_url("PLIVO_API_BASE_URL", &v)?,
@@ -217,7 +232,7 @@ fn real_plivo(get: &impl Fn(&str) -> Option<String>) -> Result<PlivoConfig, Conf
 /// In the sandbox the simulator's credentials are used and real ones are ignored, so nothing can
 /// reach Plivo; the base URL is replaced by the simulator's once it listens.
 fn sandbox_plivo(get: &impl Fn(&str) -> Option<String>) -> Result<PlivoConfig, ConfigError> {
-    let sender = get("PLIVO_SENDER_NUMBER").unwrap_or_else(|| SANDBOX_SENDER_NUMBER.to_owned());
+    let sender = String::new();
     let token = format!("sandbox-{}", uuid::Uuid::new_v4().simple());
     let placeholder = Url::parse("http://127.0.0.1:9").expect("static URL");
     client_settings(
@@ -236,9 +251,6 @@ fn client_settings(
     sender: &str,
     base_url: Url,
 ) -> Result<PlivoConfig, ConfigError> {
-    let sender = sender.trim();
-    parse_e164(sender)
-        .map_err(|_| invalid("PLIVO_SENDER_NUMBER", sender, "is not a valid E.164 number"))?;
     let timeout_ms = parse_or(
         "PLIVO_TIMEOUT_MS",
         get,

@@ -7,6 +7,10 @@
 pub mod bulk;
 pub mod callbacks;
 pub mod fleet;
+// --- per-sender pacing ---
+pub mod pacing;
+// --- resend ---
+mod resend;
 pub mod worker;
 
 use std::sync::Arc;
@@ -38,6 +42,8 @@ pub struct Delivery {
     dispatcher: Dispatcher,
     message_ttl: Duration,
     work_arrived: Arc<Notify>,
+    /// `PLIVO_SENDER_MPS` and `SYNC_SLOT_WAIT_MS`, when set (`pacing.rs`).
+    pacing: Option<(crate::senders::SenderPacing, Duration)>,
 }
 
 impl Delivery {
@@ -52,6 +58,7 @@ impl Delivery {
             dispatcher,
             message_ttl,
             work_arrived: Arc::new(Notify::new()),
+            pacing: None,
         }
     }
 
@@ -74,7 +81,10 @@ impl Delivery {
     pub async fn enqueue(&self, records: &[NewMessage]) -> Result<(), StoreError> {
         let deadline = Utc::now()
             + chrono::Duration::from_std(self.message_ttl).unwrap_or(chrono::Duration::hours(3));
-        self.store.enqueue_messages(records, deadline).await?;
+        match &self.pacing {
+            Some((pacing, _)) => self.enqueue_paced(pacing, records, deadline).await?,
+            None => self.store.enqueue_messages(records, deadline).await?,
+        }
         self.work_arrived.notify_one();
         Ok(())
     }
@@ -90,7 +100,7 @@ impl Delivery {
         NewMessage {
             id,
             recipient_number: mms.to.as_str().to_owned(),
-            sender_number: self.dispatcher.sender_number().to_owned(),
+            sender_number: self.dispatcher.sender_for(mms),
             message_text: mms.text.as_ref().map(|t| t.as_str().to_owned()),
             media_urls: mms
                 .media
@@ -113,6 +123,7 @@ impl Delivery {
     /// Records the message, sends it now, and records what Plivo answered.
     pub async fn send_now(&self, record: NewMessage, mms: &OutboundMms) -> Result<Sent, SendError> {
         let id = record.id.clone();
+        self.wait_for_sync_slot(&record).await?;
         self.store.insert_sending(&record).await?;
         let result = self.dispatcher.send(mms).await;
         if let Err(e) = self.record_outcome(&id, &result).await {

@@ -66,6 +66,9 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::messages::list_messages))
         .routes(routes!(routes::messages::get_message))
         .routes(routes!(routes::webhooks::plivo_status))
+        // --- resend, redelivery ---
+        .routes(routes!(routes::resend::resend_message))
+        .routes(routes!(routes::redeliver::redeliver))
         .routes(routes!(metrics_route::metrics))
         .routes(routes!(openapi::openapi_json))
 }

@@ -42,6 +42,9 @@ pub struct SendMmsRequest {
     pub media_urls: Option<Vec<String>>,
     /// Ids of media uploaded to Plivo.
     pub media_ids: Option<Vec<String>>,
+    /// One of `PLIVO_SENDER_NUMBER`'s numbers to send from (default: the recipient's pinned one).
+    #[schema(example = "+14155550100")]
+    pub sender_number: Option<String>,
 }
 
 struct BearerAuth;

@@ -167,8 +167,11 @@ pub fn parse_send_request(format: BodyFormat, body: &[u8]) -> Result<SendRequest
                 .map_err(|e| invalid("callbackUrl", format!("callbackUrl: {e}")))
         })
         .transpose()?;
+    // --- sender pool: `senderNumber` (checked against the pool by the caller) ---
+    let sender = string_field(&map, "senderNumber")?;
     if matches!(map.get("recipientNumbers"), None | Some(Value::Null)) {
-        let mms = OutboundMms::parse(raw_mms(&map)?)?;
+        let mut mms = OutboundMms::parse(raw_mms(&map)?)?;
+        mms.sender = sender;
         return Ok(SendRequest::Single { mms, callback_url });
     }
     if !matches!(map.get("recipientNumber"), None | Some(Value::Null)) {
@@ -209,7 +212,8 @@ pub fn parse_send_request(format: BodyFormat, body: &[u8]) -> Result<SendRequest
     }
     let mut raw = raw_mms(&map)?;
     raw.to = Some(numbers[0].clone());
-    let template = OutboundMms::parse(raw)?;
+    let mut template = OutboundMms::parse(raw)?;
+    template.sender = sender;
     let messages = valid
         .into_iter()
         .map(|to| template.for_recipient(to))

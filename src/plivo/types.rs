@@ -5,8 +5,12 @@ use serde::{Deserialize, Serialize};
 /// The body of `POST /v1/Account/{auth_id}/Message/` for an MMS.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SendMessageBody {
-    /// The sender, E.164.
+    /// The sender, E.164; empty (and left out) when `powerpack_uuid` is sent instead.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub src: String,
+    /// The Powerpack Plivo picks the sender from (`PLIVO_POWERPACK_UUID`), instead of `src`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub powerpack_uuid: Option<String>,
     /// One destination, or several joined with `<`.
     pub dst: String,
     /// Always `mms`.
@@ -98,6 +102,7 @@ mod tests {
     fn body_serialises_like_plivo_expects() {
         let body = SendMessageBody {
             src: "+14155550100".into(),
+            powerpack_uuid: None,
             dst: "+14155551234".into(),
             kind: "mms",
             text: Some("hi".into()),
@@ -109,6 +114,17 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&body).unwrap(),
             json!({"src": "+14155550100", "dst": "+14155551234", "type": "mms", "text": "hi",
+                   "media_urls": ["https://e.com/a.gif"]})
+        );
+        // With a Powerpack: exactly one of src and powerpack_uuid.
+        let pooled = SendMessageBody {
+            src: String::new(),
+            powerpack_uuid: Some("pp-1".into()),
+            ..body
+        };
+        assert_eq!(
+            serde_json::to_value(&pooled).unwrap(),
+            json!({"powerpack_uuid": "pp-1", "dst": "+14155551234", "type": "mms", "text": "hi",
                    "media_urls": ["https://e.com/a.gif"]})
         );
     }

@@ -54,4 +54,8 @@ on_both_backends!(
     concurrent_inserts_are_all_stored,
     concurrent_status_updates_never_go_backwards,
     ping_answers,
+    // --- sender pool, pacing, resend ---
+    sender_slots_are_reserved_atomically,
+    paced_messages_wait_in_the_outbox_for_their_slots,
+    resends_are_linked_copies_of_failed_messages,
 );

@@ -236,6 +236,19 @@ async fn process(
             .with_field("callbackUrl"),
         ));
     }
+    // --- sender pool: a named senderNumber must be one of the pool ---
+    let mut messages = messages;
+    if let Some(named) = messages[0].sender.clone() {
+        let checked = state
+            .delivery
+            .dispatcher()
+            .senders()
+            .check(&named)
+            .map_err(ApiError::from)?;
+        messages
+            .iter_mut()
+            .for_each(|m| m.sender = Some(checked.clone()));
+    }
     state
         .ops
         .media_preflight()

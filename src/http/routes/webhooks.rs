@@ -74,6 +74,14 @@ pub async fn plivo_status(
         .update_status_by_uuid(uuid, &update)
         .await
         .map_err(|e| super::messages::store_failure(&e))?;
+    // --- sender pool: a Powerpack message learns its number from the callback's `From` ---
+    if let Some(from) = get("From").and_then(crate::senders::sender_from_callback) {
+        if state.config.senders.powerpack_uuid.is_some() {
+            if let Err(e) = state.delivery.store().learn_sender(uuid, &from).await {
+                tracing::warn!(error = %e, "could not record the Powerpack sender");
+            }
+        }
+    }
     match outcome {
         UpdateOutcome::Applied => tracing::debug!(
             message.uuid = uuid,

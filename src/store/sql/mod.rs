@@ -8,6 +8,10 @@ mod callbacks;
 mod keys;
 mod messages;
 mod outbox;
+// --- sender pool, pacing, resend, redelivery ---
+mod redeliver;
+mod resend;
+mod senders;
 
 use crate::store::db::{query, Db};
 use chrono::{DateTime, Utc};
@@ -26,6 +30,13 @@ pub(crate) use messages::{
 pub(crate) use outbox::{
     claim_due, enqueue_messages, finish_delivery, heartbeat, leave, outbox_stats, release_lease,
     retry_delivery,
+};
+// --- sender pool, pacing, resend, redelivery ---
+pub(crate) use redeliver::redeliver_callbacks;
+pub(crate) use resend::{resend_links, resend_message};
+pub(crate) use senders::{
+    defer_for_slot, enqueue_paced, learn_sender, reserve_sender_slots, slot_reservations,
+    waiting_for_sender,
 };
 
 /// Unix microseconds, as stored.

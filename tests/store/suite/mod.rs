@@ -5,11 +5,14 @@ mod concurrency;
 mod keys;
 mod listing;
 mod messages;
+// --- sender pool, pacing, resend ---
+mod senders;
 
 pub use concurrency::*;
 pub use keys::*;
 pub use listing::*;
 pub use messages::*;
+pub use senders::*;
 
 use std::collections::HashSet;
 use std::future::Future;

@@ -1,0 +1,266 @@
+//! Per-sender pacing (`PLIVO_SENDER_MPS`) across two instances on one PostgreSQL database: each
+//! sender's recipients reach Plivo at the configured rate (within one message a second), never
+//! faster in any window, while the account limit (`PLIVO_MAX_RPS`, a stand-in answering 429
+//! above it) also holds.
+//!
+//! Needs `TEST_DATABASE_URL` (the test makes and drops its own database); skipped otherwise.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use mms_gateway::config::Config;
+use mms_gateway::startup::Application;
+use serde_json::{json, Value};
+
+#[path = "common/fresh_postgres.rs"]
+mod fresh_postgres;
+
+use fresh_postgres::FreshPostgres;
+
+const MAX_RPS: usize = 10;
+const MPS: f64 = 3.0;
+const POOL: &str = "+14155550101,+14155550102";
+
+/// One call the stand-in saw.
+#[derive(Debug, Clone)]
+struct Seen {
+    src: String,
+    recipients: usize,
+    status: u16,
+    at: Instant,
+}
+
+#[derive(Default)]
+struct Log {
+    seen: Vec<Seen>,
+    window: VecDeque<Instant>,
+}
+
+/// Plivo: 429 when more than `MAX_RPS` calls arrived in the last second, else 202 with one UUID per
+/// recipient.
+#[derive(Clone, Default)]
+struct StandIn(Arc<Mutex<Log>>);
+
+async fn answer(State(s): State<StandIn>, body: Bytes) -> Response {
+    let body: Value = serde_json::from_slice(&body).unwrap_or_default();
+    let src = body["src"].as_str().unwrap_or_default().to_owned();
+    let recipients = body["dst"].as_str().unwrap_or_default().split('<').count();
+    let status = {
+        let mut log = s.0.lock().unwrap();
+        let now = Instant::now();
+        while log
+            .window
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1))
+        {
+            log.window.pop_front();
+        }
+        log.window.push_back(now);
+        let status = if log.window.len() > MAX_RPS { 429 } else { 202 };
+        log.seen.push(Seen {
+            src,
+            recipients,
+            status,
+            at: now,
+        });
+        status
+    };
+    if status == 429 {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            Json(json!({"api_id": "x", "error": "too many requests"})),
+        )
+            .into_response();
+    }
+    let uuids: Vec<String> = (0..recipients)
+        .map(|_| uuid::Uuid::new_v4().to_string())
+        .collect();
+    (
+        StatusCode::ACCEPTED,
+        Json(json!({"api_id": "a", "message": "message(s) queued", "message_uuid": uuids})),
+    )
+        .into_response()
+}
+
+async fn start_stand_in() -> (StandIn, SocketAddr) {
+    let stand_in = StandIn::default();
+    let app = axum::Router::new()
+        .fallback(answer)
+        .with_state(stand_in.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (stand_in, addr)
+}
+
+struct Instance {
+    base: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Instance {
+    async fn start(db: &FreshPostgres, plivo: SocketAddr) -> Self {
+        let vars: HashMap<&str, String> = [
+            ("PLIVO_AUTH_ID", "MAXXXXXXXXXXXXXXXXXX".to_owned()),
+            ("PLIVO_AUTH_TOKEN", "test-token-123".to_owned()),
+            ("PLIVO_SENDER_NUMBER", POOL.to_owned()),
+            ("PLIVO_SENDER_MPS", MPS.to_string()),
+            ("PLIVO_API_BASE_URL", format!("http://{plivo}")),
+            ("PLIVO_TIMEOUT_MS", "2000".to_owned()),
+            ("PLIVO_RETRY_BASE_MS", "10".to_owned()),
+            ("PLIVO_MAX_RPS", MAX_RPS.to_string()),
+            ("DATABASE_URL", db.url().to_owned()),
+            ("HOST", "127.0.0.1".to_owned()),
+            ("PORT", "0".to_owned()),
+        ]
+        .into_iter()
+        .collect();
+        let config = Config::from_lookup(false, |k| vars.get(k).cloned()).expect("valid settings");
+        let app = Application::build(config).await.expect("app builds");
+        let base = format!("http://{}", app.local_addr());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until(async {
+            let _ = rx.await;
+        }));
+        Self {
+            base,
+            stop: Some(tx),
+            server,
+        }
+    }
+
+    async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(30), &mut self.server).await;
+    }
+}
+
+async fn waiting(http: &reqwest::Client, base: &str) -> bool {
+    for status in ["accepted", "sending"] {
+        let page: Value = http
+            .get(format!("{base}/messages?status={status}&limit=1"))
+            .send()
+            .await
+            .expect("answers")
+            .json()
+            .await
+            .expect("a page");
+        if !page["messages"].as_array().expect("messages").is_empty() {
+            return true;
+        }
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pacing_per_sender_holds_across_two_instances() {
+    let Some(db) = FreshPostgres::create("pacing").await else {
+        return;
+    };
+    let (stand_in, plivo) = start_stand_in().await;
+    let a = Instance::start(&db, plivo).await;
+    let b = Instance::start(&db, plivo).await;
+    let http = reqwest::Client::new();
+    // Let the two settle their shares of the account limit (one heartbeat a second; a new share
+    // waits out the old one's window) before timing anything.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+
+    // A bulk send of 24 on one instance and 8 singles on the other, all asynchronous.
+    let bulk: Vec<String> = (0..24)
+        .map(|i| format!("+1415555{:04}", 3000 + i))
+        .collect();
+    let response = http
+        .post(format!("{}/send-mms", a.base))
+        .json(&json!({"recipientNumbers": bulk, "messageText": "bulk", "mediaUrl": "https://example.com/a.gif"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    for i in 0..8 {
+        let response = http
+            .post(format!("{}/send-mms", b.base))
+            .header("prefer", "respond-async")
+            .json(&json!({"recipientNumber": format!("+1415555{:04}", 4000 + i), "messageText": "single", "mediaUrl": "https://example.com/a.gif"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+    }
+    let started = Instant::now();
+    while waiting(&http, &a.base).await {
+        assert!(started.elapsed() < Duration::from_secs(60), "still waiting");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let seen = stand_in.0.lock().unwrap().seen.clone();
+    a.stop().await;
+    b.stop().await;
+
+    assert_eq!(
+        seen.iter().filter(|s| s.status == 429).count(),
+        0,
+        "{seen:?}"
+    );
+    assert_eq!(seen.iter().map(|s| s.recipients).sum::<usize>(), 32);
+    let mut per_sender: HashMap<&str, Vec<&Seen>> = HashMap::new();
+    for s in &seen {
+        per_sender.entry(s.src.as_str()).or_default().push(s);
+    }
+    assert_eq!(per_sender.len(), 2, "both numbers send");
+    let per_call = MPS.floor() as usize;
+    let start = seen[0].at;
+    for (sender, calls) in &per_sender {
+        let timeline: Vec<String> = calls
+            .iter()
+            .map(|c| {
+                format!(
+                    "{}ms×{}",
+                    c.at.duration_since(start).as_millis(),
+                    c.recipients
+                )
+            })
+            .collect();
+        eprintln!("{sender}: {}", timeline.join(" "));
+    }
+    for (sender, calls) in per_sender {
+        assert!(
+            calls.iter().all(|c| c.recipients <= per_call),
+            "{sender}: {calls:?}"
+        );
+        let total: usize = calls.iter().map(|c| c.recipients).sum();
+        let span = calls
+            .last()
+            .unwrap()
+            .at
+            .duration_since(calls[0].at)
+            .as_secs_f64();
+        // The first call's recipients go at once; the rest follow at the rate.
+        let rate = (total - calls[0].recipients) as f64 / span;
+        assert!(
+            (rate - MPS).abs() <= 1.0,
+            "{sender}: {total} recipients in {span:.2} s is {rate:.2}/s, not {MPS}/s"
+        );
+        // Never faster in any window: at most MPS × t + one call's worth (a small allowance for
+        // the time between a slot and the request's arrival).
+        for i in 0..calls.len() {
+            let mut count = 0;
+            for j in i..calls.len() {
+                count += calls[j].recipients;
+                let t = calls[j].at.duration_since(calls[i].at).as_secs_f64();
+                assert!(
+                    count as f64 <= MPS * (t + 0.35) + per_call as f64,
+                    "{sender}: {count} recipients in {t:.2} s"
+                );
+            }
+        }
+    }
+}
