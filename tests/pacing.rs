@@ -108,16 +108,20 @@ struct Instance {
 
 impl Instance {
     async fn start(db: &FreshPostgres, plivo: SocketAddr) -> Self {
+        Self::start_with(db.url(), plivo, POOL, MPS).await
+    }
+
+    async fn start_with(db_url: &str, plivo: SocketAddr, pool: &str, mps: f64) -> Self {
         let vars: HashMap<&str, String> = [
             ("PLIVO_AUTH_ID", "MAXXXXXXXXXXXXXXXXXX".to_owned()),
             ("PLIVO_AUTH_TOKEN", "test-token-123".to_owned()),
-            ("PLIVO_SENDER_NUMBER", POOL.to_owned()),
-            ("PLIVO_SENDER_MPS", MPS.to_string()),
+            ("PLIVO_SENDER_NUMBER", pool.to_owned()),
+            ("PLIVO_SENDER_MPS", mps.to_string()),
             ("PLIVO_API_BASE_URL", format!("http://{plivo}")),
             ("PLIVO_TIMEOUT_MS", "2000".to_owned()),
             ("PLIVO_RETRY_BASE_MS", "10".to_owned()),
             ("PLIVO_MAX_RPS", MAX_RPS.to_string()),
-            ("DATABASE_URL", db.url().to_owned()),
+            ("DATABASE_URL", db_url.to_owned()),
             ("HOST", "127.0.0.1".to_owned()),
             ("PORT", "0".to_owned()),
         ]
@@ -263,4 +267,87 @@ async fn pacing_per_sender_holds_across_two_instances() {
             }
         }
     }
+}
+
+/// The benchmark of BENCHMARKS.md "Per-sender pacing": a backlog of 10,000 messages for a pool of
+/// three numbers at `PLIVO_SENDER_MPS=20` (and the default `PLIVO_MAX_RPS=60`), one instance on
+/// SQLite. Prints each sender's measured rate and the total as a share of the allowed rate, and
+/// the 429s the stand-in answered. About three minutes; run it with
+/// `cargo test --test pacing -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark (about three minutes); see BENCHMARKS.md"]
+async fn bench_a_backlog_of_10000_for_three_senders() {
+    const BENCH_MPS: f64 = 20.0;
+    const BENCH_POOL: &str = "+14155550101,+14155550102,+14155550103";
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let (stand_in, plivo) = start_stand_in().await;
+    let app = Instance::start_with(&url, plivo, BENCH_POOL, BENCH_MPS).await;
+    let http = reqwest::Client::new();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    for batch in 0..10 {
+        let numbers: Vec<String> = (0..1000)
+            .map(|i| format!("+1415{:07}", 5_000_000 + batch * 1000 + i))
+            .collect();
+        let response = http
+            .post(format!("{}/send-mms", app.base))
+            .json(&json!({"recipientNumbers": numbers, "messageText": "bench",
+                          "mediaUrl": "https://example.com/a.gif"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+    }
+    let started = Instant::now();
+    loop {
+        let total: usize = stand_in
+            .0
+            .lock()
+            .unwrap()
+            .seen
+            .iter()
+            .filter(|s| s.status == 202)
+            .map(|s| s.recipients)
+            .sum();
+        if total >= 10_000 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(900),
+            "only {total} sent"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let seen = stand_in.0.lock().unwrap().seen.clone();
+    app.stop().await;
+    let refused = seen.iter().filter(|s| s.status == 429).count();
+    let mut per_sender: HashMap<&str, Vec<&Seen>> = HashMap::new();
+    for s in seen.iter().filter(|s| s.status == 202) {
+        per_sender.entry(s.src.as_str()).or_default().push(s);
+    }
+    let mut senders: Vec<_> = per_sender.into_iter().collect();
+    senders.sort_by_key(|(s, _)| *s);
+    let mut total_rate = 0.0;
+    for (sender, calls) in &senders {
+        let total: usize = calls.iter().map(|c| c.recipients).sum();
+        let span = calls
+            .last()
+            .unwrap()
+            .at
+            .duration_since(calls[0].at)
+            .as_secs_f64();
+        let rate = (total - calls[0].recipients) as f64 / span;
+        total_rate += rate;
+        println!(
+            "BENCH {sender}: {total} recipients in {} calls over {span:.1} s: {rate:.2}/s = {:.1} % of {BENCH_MPS}/s",
+            calls.len(),
+            100.0 * rate / BENCH_MPS
+        );
+    }
+    let allowed = BENCH_MPS * senders.len() as f64;
+    println!(
+        "BENCH total: {total_rate:.2}/s = {:.1} % of {allowed}/s; 429s from the stand-in: {refused}; calls: {}",
+        100.0 * total_rate / allowed,
+        seen.len()
+    );
 }

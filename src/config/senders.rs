@@ -1,4 +1,4 @@
-//! The sender pool and per-sender pacing (docs/api.md "Senders and pacing"):
+//! The sender pool and per-sender pacing (README.md "Senders and pacing"):
 //! `PLIVO_SENDER_NUMBER` (one or more numbers, comma-separated), `PLIVO_POWERPACK_UUID`,
 //! `PLIVO_SENDER_MPS`, `SYNC_SLOT_WAIT_MS`.
 

@@ -1,4 +1,4 @@
-//! Per-sender pacing in the delivery paths (docs/api.md "Senders and pacing"): the asynchronous
+//! Per-sender pacing in the delivery paths (README.md "Senders and pacing"): the asynchronous
 //! backlog waits in the outbox for its sender's slots (reserved when it is enqueued, or when a
 //! retry is due), and a synchronous send waits at most `SYNC_SLOT_WAIT_MS` for one.
 
