@@ -100,6 +100,27 @@ async fn start_stand_in() -> (StandIn, SocketAddr) {
     (stand_in, addr)
 }
 
+/// The accepted calls of each sender, in arrival order, senders sorted.
+fn by_sender(seen: &[Seen]) -> Vec<(String, Vec<Seen>)> {
+    let mut per_sender: HashMap<String, Vec<Seen>> = HashMap::new();
+    for s in seen.iter().filter(|s| s.status == 202) {
+        per_sender.entry(s.src.clone()).or_default().push(s.clone());
+    }
+    let mut senders: Vec<_> = per_sender.into_iter().collect();
+    senders.sort_by(|a, b| a.0.cmp(&b.0));
+    senders
+}
+
+/// A sender's recipients, the span from its first call to its last, and its rate: the first
+/// call's recipients go at once, the rest follow at the rate.
+fn measured(calls: &[Seen]) -> (usize, f64, f64) {
+    let total: usize = calls.iter().map(|c| c.recipients).sum();
+    let span = calls.last().map_or(0.0, |last| {
+        last.at.duration_since(calls[0].at).as_secs_f64()
+    });
+    (total, span, (total - calls[0].recipients) as f64 / span)
+}
+
 struct Instance {
     base: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -215,10 +236,7 @@ async fn pacing_per_sender_holds_across_two_instances() {
         "{seen:?}"
     );
     assert_eq!(seen.iter().map(|s| s.recipients).sum::<usize>(), 32);
-    let mut per_sender: HashMap<&str, Vec<&Seen>> = HashMap::new();
-    for s in &seen {
-        per_sender.entry(s.src.as_str()).or_default().push(s);
-    }
+    let per_sender = by_sender(&seen);
     assert_eq!(per_sender.len(), 2, "both numbers send");
     let per_call = MPS.floor() as usize;
     let start = seen[0].at;
@@ -240,15 +258,7 @@ async fn pacing_per_sender_holds_across_two_instances() {
             calls.iter().all(|c| c.recipients <= per_call),
             "{sender}: {calls:?}"
         );
-        let total: usize = calls.iter().map(|c| c.recipients).sum();
-        let span = calls
-            .last()
-            .unwrap()
-            .at
-            .duration_since(calls[0].at)
-            .as_secs_f64();
-        // The first call's recipients go at once; the rest follow at the rate.
-        let rate = (total - calls[0].recipients) as f64 / span;
+        let (total, span, rate) = measured(&calls);
         assert!(
             (rate - MPS).abs() <= 1.0,
             "{sender}: {total} recipients in {span:.2} s is {rate:.2}/s, not {MPS}/s"
@@ -321,22 +331,10 @@ async fn bench_a_backlog_of_10000_for_three_senders() {
     let seen = stand_in.0.lock().unwrap().seen.clone();
     app.stop().await;
     let refused = seen.iter().filter(|s| s.status == 429).count();
-    let mut per_sender: HashMap<&str, Vec<&Seen>> = HashMap::new();
-    for s in seen.iter().filter(|s| s.status == 202) {
-        per_sender.entry(s.src.as_str()).or_default().push(s);
-    }
-    let mut senders: Vec<_> = per_sender.into_iter().collect();
-    senders.sort_by_key(|(s, _)| *s);
+    let senders = by_sender(&seen);
     let mut total_rate = 0.0;
     for (sender, calls) in &senders {
-        let total: usize = calls.iter().map(|c| c.recipients).sum();
-        let span = calls
-            .last()
-            .unwrap()
-            .at
-            .duration_since(calls[0].at)
-            .as_secs_f64();
-        let rate = (total - calls[0].recipients) as f64 / span;
+        let (total, span, rate) = measured(calls);
         total_rate += rate;
         println!(
             "BENCH {sender}: {total} recipients in {} calls over {span:.1} s: {rate:.2}/s = {:.1} % of {BENCH_MPS}/s",

@@ -44,6 +44,7 @@ on_both_backends!(
     a_powerpack_is_sent_instead_of_src,
     a_sync_send_without_a_sender_slot_answers_503,
     the_backlog_waits_in_the_outbox_for_its_sender,
+    a_retry_takes_a_new_sender_slot,
     a_resend_creates_a_linked_message,
     exhausted_caller_events_are_redelivered_in_order,
 );
@@ -80,31 +81,24 @@ async fn plivo_bodies(plivo: &MockServer) -> Vec<Value> {
         .collect()
 }
 
+/// `(dst, src)` of every Plivo request, in arrival order.
+async fn dst_and_src(plivo: &MockServer) -> Vec<(String, String)> {
+    plivo_bodies(plivo)
+        .await
+        .iter()
+        .map(|b| {
+            (
+                b["dst"].as_str().unwrap().to_owned(),
+                b["src"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
 async fn record(app: &TestApp, id: &str) -> Value {
     let response = app.fetch(&format!("/messages/{id}")).await;
     assert_eq!(response.status(), 200);
     json_body(response).await
-}
-
-async fn wait_for(app: &TestApp, id: &str, done: impl Fn(&Value) -> bool) -> Value {
-    for _ in 0..150 {
-        let r = record(app, id).await;
-        if done(&r) {
-            return r;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("message {id} never got there: {}", record(app, id).await);
-}
-
-async fn post_async(app: &TestApp, body: &Value) -> reqwest::Response {
-    app.client
-        .post(format!("{}/send-mms", app.address))
-        .header("prefer", "respond-async")
-        .json(body)
-        .send()
-        .await
-        .unwrap()
 }
 
 fn recipients() -> Vec<String> {
@@ -122,16 +116,7 @@ async fn each_recipient_keeps_its_sender_across_a_restart(db: TestDb) {
         assert_eq!(response.status(), 200);
         ids.push(json_body(response).await["id"].as_str().unwrap().to_owned());
     }
-    let first: Vec<(String, String)> = plivo_bodies(&app.plivo)
-        .await
-        .iter()
-        .map(|b| {
-            (
-                b["dst"].as_str().unwrap().to_owned(),
-                b["src"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let first = dst_and_src(&app.plivo).await;
     assert_eq!(first.len(), 8);
     for (dst, src) in &first {
         assert_eq!(src, pinned(dst), "{dst}");
@@ -150,16 +135,7 @@ async fn each_recipient_keeps_its_sender_across_a_restart(db: TestDb) {
     for r in recipients() {
         assert_eq!(app.post_json(&to(&r)).await.status(), 200);
     }
-    let again: Vec<(String, String)> = plivo_bodies(&app.plivo)
-        .await
-        .iter()
-        .map(|b| {
-            (
-                b["dst"].as_str().unwrap().to_owned(),
-                b["src"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let again = dst_and_src(&app.plivo).await;
     assert_eq!(again, first);
 }
 
@@ -294,6 +270,38 @@ async fn the_backlog_waits_in_the_outbox_for_its_sender(db: TestDb) {
     assert!(
         metrics.contains("mms_gateway_messages_waiting_for_sender 2"),
         "{metrics}"
+    );
+}
+
+async fn a_retry_takes_a_new_sender_slot(db: TestDb) {
+    let plivo = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503).set_body_json(json!({"error": "busy"})))
+        .up_to_n_times(1)
+        .mount(&plivo)
+        .await;
+    plivo_accepts(&plivo).await;
+    // One slot every 2 s. The first attempt fails (503); its retry is due 10 ms later but must
+    // wait for the sender's next slot, 2 s after the first.
+    let app = spawn_app_on(db, plivo, &[("PLIVO_SENDER_MPS", "0.5")]).await;
+    let id = json_body(post_async(&app, &valid_body()).await).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let done = wait_for(&app, &id, |r| r["status"] == "queued").await;
+    let times: Vec<chrono::DateTime<chrono::Utc>> = done["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["at"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(app.plivo_calls().await, 2);
+    // accepted, sending, the failed attempt's retry note, queued: the note and the success are a
+    // slot apart.
+    let gap = (times[times.len() - 1] - times[times.len() - 2]).num_milliseconds();
+    assert!(
+        gap >= 1800,
+        "the retry went {gap} ms after the failure: {done}"
     );
 }
 

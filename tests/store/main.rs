@@ -58,4 +58,5 @@ on_both_backends!(
     sender_slots_are_reserved_atomically,
     paced_messages_wait_in_the_outbox_for_their_slots,
     resends_are_linked_copies_of_failed_messages,
+    a_powerpack_message_learns_its_sender,
 );

@@ -168,3 +168,36 @@ pub async fn resends_are_linked_copies_of_failed_messages(store: Store) {
     assert_eq!(new.batch_id, None);
     assert!(new.resent_as.is_empty());
 }
+
+/// A Powerpack message (no sender yet) takes the number Plivo reports, once; a known sender is
+/// never overwritten.
+pub async fn a_powerpack_message_learns_its_sender(store: Store) {
+    let now = Utc::now();
+    let mut pooled = message("pp", "+14155551234", now);
+    pooled.sender_number = String::new();
+    store.insert_message(&pooled).await.expect("insert");
+    let mut queued = update(Queued, now);
+    queued.message_uuid = Some("uuid-pp".to_owned());
+    assert_eq!(set(&store, "pp", &queued).await, UpdateOutcome::Applied);
+    let json = serde_json::to_value(get(&store, "pp").await).expect("json");
+    assert_eq!(json["senderNumber"], serde_json::Value::Null);
+    store
+        .learn_sender("uuid-pp", "+14155550107")
+        .await
+        .expect("learn");
+    store
+        .learn_sender("uuid-pp", "+14155550108")
+        .await
+        .expect("learn again");
+    assert_eq!(get(&store, "pp").await.sender_number, "+14155550107");
+    // A message with a sender keeps it.
+    insert(&store, "fixed", "+14155551235", now).await;
+    let mut queued = update(Queued, now);
+    queued.message_uuid = Some("uuid-fixed".to_owned());
+    set(&store, "fixed", &queued).await;
+    store
+        .learn_sender("uuid-fixed", "+14155550107")
+        .await
+        .expect("learn");
+    assert_eq!(get(&store, "fixed").await.sender_number, "+14155550100");
+}
