@@ -389,8 +389,8 @@ pub struct SlotRequest {
 /// What [`MessageStore::resend_message`](super::MessageStore::resend_message) did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ResendOutcome {
-    /// A new message (in the outbox) repeats the old one.
-    Created(Box<NewMessage>),
+    /// A new message (in the outbox, with this id) repeats the old one.
+    Created(String),
     /// No message has that id.
     NotFound,
     /// The message is not `failed` or `undelivered` (or ended with `no_receipt`).

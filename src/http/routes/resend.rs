@@ -63,12 +63,12 @@ pub async fn resend_message(
         .await
         .map_err(|e| store_failure(&e))?
     {
-        ResendOutcome::Created(message) => {
-            let location = format!("/messages/{}", message.id);
+        ResendOutcome::Created(new_id) => {
+            let location = format!("/messages/{new_id}");
             let mut response = (
                 StatusCode::ACCEPTED,
                 Json(ResendResponse {
-                    id: message.id,
+                    id: new_id,
                     status: "accepted",
                     resend_of: id,
                 }),

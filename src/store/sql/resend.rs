@@ -3,14 +3,16 @@
 use crate::store::db::{query, query_scalar, Db};
 use chrono::{DateTime, Utc};
 
-use super::messages::{insert_queued_for_delivery, status};
-use crate::store::{MessageStatus, NewMessage, ResendOutcome, StoreError};
+use super::callbacks::queue_event;
+use super::messages::status;
+use super::micros;
+use crate::store::{MessageStatus, ResendOutcome, StoreError};
 
 /// The event detail that marks a message which reached its deadline without a receipt.
 pub(crate) const NO_RECEIPT: &str = "no_receipt";
 
-/// Records a new message in the outbox with the content, recipient, sender and callback URL of
-/// message `id`, linked to it by `resend_of` (no batch). Only a `failed` or `undelivered`
+/// Records a new message `new_id` in the outbox with the content, recipient, sender and callback
+/// URL of message `id`, linked to it by `resend_of` (no batch). Only a `failed` or `undelivered`
 /// message that did not end with `no_receipt` can be resent.
 pub(crate) async fn resend_message(
     conn: &mut dyn Db,
@@ -19,17 +21,14 @@ pub(crate) async fn resend_message(
     now: DateTime<Utc>,
     deadline: DateTime<Utc>,
 ) -> Result<ResendOutcome, StoreError> {
-    let row = query(
-        "SELECT status, recipient_number, sender_number, message_text, media_urls, media_ids, \
-         callback_url FROM messages WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(row) = row else {
+    let current: Option<String> = query_scalar("SELECT status FROM messages WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(current) = current else {
         return Ok(ResendOutcome::NotFound);
     };
-    let current = status(row.try_get("status")?)?;
+    let current = status(&current)?;
     if !matches!(current, MessageStatus::Failed | MessageStatus::Undelivered) {
         return Ok(ResendOutcome::NotResendable(current));
     }
@@ -42,28 +41,39 @@ pub(crate) async fn resend_message(
     if no_receipt > 0 {
         return Ok(ResendOutcome::NotResendable(current));
     }
-    let list = |column: &str| -> Result<Vec<String>, StoreError> {
-        let text: String = row.try_get(column)?;
-        serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("media list: {e}")))
-    };
-    let message = NewMessage {
-        id: new_id.to_owned(),
-        recipient_number: row.try_get("recipient_number")?,
-        sender_number: row.try_get("sender_number")?,
-        message_text: row.try_get("message_text")?,
-        media_urls: list("media_urls")?,
-        media_ids: list("media_ids")?,
-        callback_url: row.try_get("callback_url")?,
-        batch_id: None,
-        created_at: now,
-    };
-    insert_queued_for_delivery(conn, &message, deadline).await?;
-    query("UPDATE messages SET resend_of = $2 WHERE id = $1")
-        .bind(new_id)
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
-    Ok(ResendOutcome::Created(Box::new(message)))
+    // The copy is made in SQL from the stored row, so it is exactly what was sent before.
+    let created = micros(now);
+    query(
+        "INSERT INTO messages (id, status, recipient_number, sender_number, message_text, media_urls, \
+         media_ids, callback_url, batch_id, created_at, updated_at, outcome_unknown, next_attempt_at, \
+         deadline_at, resend_of) \
+         SELECT $1, 'accepted', recipient_number, sender_number, message_text, media_urls, media_ids, \
+         callback_url, NULL, $3, $3, 0, $3, $4, id FROM messages WHERE id = $2",
+    )
+    .bind(new_id)
+    .bind(id)
+    .bind(created)
+    .bind(micros(deadline))
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| StoreError::on_unique(e, StoreError::DuplicateId))?;
+    query(
+        "INSERT INTO message_events (message_id, seq, status, at) VALUES ($1, 1, 'accepted', $2)",
+    )
+    .bind(new_id)
+    .bind(created)
+    .execute(&mut *conn)
+    .await?;
+    queue_event(
+        conn,
+        new_id,
+        Some(1),
+        MessageStatus::Accepted,
+        created,
+        None,
+    )
+    .await?;
+    Ok(ResendOutcome::Created(new_id.to_owned()))
 }
 
 /// The message `id` resends (if any) and its own resends, oldest first.

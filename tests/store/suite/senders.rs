@@ -144,18 +144,20 @@ pub async fn resends_are_linked_copies_of_failed_messages(store: Store) {
     let mut failed = update(Failed, now);
     failed.error_code = Some("provider_rejected".to_owned());
     assert_eq!(set(&store, "orig", &failed).await, UpdateOutcome::Applied);
-    let ResendOutcome::Created(copy) = store
-        .resend_message("orig", "r1", now, deadline)
-        .await
-        .expect("resend")
-    else {
-        panic!("not created");
-    };
-    assert_eq!(copy.recipient_number, original.recipient_number);
+    assert_eq!(
+        store
+            .resend_message("orig", "r1", now, deadline)
+            .await
+            .unwrap(),
+        ResendOutcome::Created("r1".to_owned())
+    );
+    let copy = get(&store, "r1").await;
+    assert_eq!(copy.recipient_number, original.recipient_number.to_string());
     assert_eq!(copy.sender_number, "+14155550102");
-    assert_eq!(copy.message_text, original.message_text);
-    assert_eq!(copy.media_urls, original.media_urls);
+    assert_eq!(copy.message_text, Some("hello".to_owned()));
+    assert_eq!(copy.media_urls, ["https://example.com/a.jpg"]);
     assert_eq!(copy.batch_id, None);
+    assert_eq!(copy.events.len(), 1, "one accepted event");
     store
         .resend_message("orig", "r2", now + Duration::seconds(1), deadline)
         .await
