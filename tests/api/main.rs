@@ -15,5 +15,6 @@ mod rate_limit;
 mod records;
 mod sandbox;
 mod send_mms;
+mod send_service;
 mod senders;
 mod service;
