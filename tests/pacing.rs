@@ -263,15 +263,17 @@ async fn pacing_per_sender_holds_across_two_instances() {
             (rate - MPS).abs() <= 1.0,
             "{sender}: {total} recipients in {span:.2} s is {rate:.2}/s, not {MPS}/s"
         );
-        // Never faster in any window: at most MPS × t + one call's worth (a small allowance for
-        // the time between a slot and the request's arrival).
+        // Never a burst: at most MPS × t + one call's worth in any window, allowing for how late
+        // a call may leave after its slot (the account limiter spaces an instance's calls 1/4 s
+        // apart here, a worker takes a due slot within 0.1 s, and the machine may be loaded):
+        // up to a second late, so MPS × (t + 1) + 3. Without pacing all 32 would come at once.
         for i in 0..calls.len() {
             let mut count = 0;
             for j in i..calls.len() {
                 count += calls[j].recipients;
                 let t = calls[j].at.duration_since(calls[i].at).as_secs_f64();
                 assert!(
-                    count as f64 <= MPS * (t + 0.35) + per_call as f64,
+                    count as f64 <= MPS * (t + 1.0) + per_call as f64,
                     "{sender}: {count} recipients in {t:.2} s"
                 );
             }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 
-use super::{Delivery, SendError};
+use super::Delivery;
 use crate::plivo::PlivoError;
 use crate::senders::{sleep_until, SenderPacing, SenderPool, SlotWait};
 use crate::store::{ClaimedMessage, NewMessage, SlotRequest, StoreError};
@@ -45,7 +45,30 @@ pub fn plan(records: &[NewMessage], pool: &SenderPool, per_call: usize) -> Vec<S
     requests
 }
 
+/// Why a synchronous send cannot go now.
+#[derive(Debug, thiserror::Error)]
+pub enum SlotError {
+    /// No slot of the sender within `SYNC_SLOT_WAIT_MS` (`503 provider_unavailable`, nothing
+    /// recorded or sent).
+    #[error(transparent)]
+    NoSlot(PlivoError),
+    /// The store did not answer.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 impl Delivery {
+    /// Sends from `pool` (`PLIVO_SENDER_NUMBER`'s numbers, or a Powerpack).
+    pub fn with_senders(mut self, pool: SenderPool) -> Self {
+        self.senders = pool;
+        self
+    }
+
+    /// The sender pool.
+    pub fn senders(&self) -> &SenderPool {
+        &self.senders
+    }
+
     /// Paces every sender at `pacing`'s rate (`PLIVO_SENDER_MPS`); synchronous sends wait at most
     /// `sync_wait` for a slot.
     pub fn with_pacing(mut self, pacing: SenderPacing, sync_wait: Duration) -> Self {
@@ -66,7 +89,7 @@ impl Delivery {
         deadline: chrono::DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let per_call = pacing.recipients_per_call(super::bulk::RECIPIENTS_PER_CALL);
-        let requests = plan(records, self.dispatcher.senders(), per_call);
+        let requests = plan(records, &self.senders, per_call);
         self.store
             .enqueue_paced(records, deadline, &requests, pacing.interval())
             .await
@@ -74,13 +97,13 @@ impl Delivery {
 
     /// Waits for the synchronous message's sender slot, if paced: at most `SYNC_SLOT_WAIT_MS`,
     /// else `503 provider_unavailable` with `Retry-After` (nothing recorded, nothing sent).
-    pub(super) async fn wait_for_sync_slot(&self, record: &NewMessage) -> Result<(), SendError> {
+    pub async fn wait_for_sync_slot(&self, record: &NewMessage) -> Result<(), SlotError> {
         let Some((pacing, wait)) = &self.pacing else {
             return Ok(());
         };
         let now = Utc::now();
         let latest = now + chrono::Duration::from_std(*wait).unwrap_or_default();
-        let key = self.dispatcher.senders().pacing_key(&record.sender_number);
+        let key = self.senders.pacing_key(&record.sender_number);
         match pacing.reserve(&key, 1, now, latest).await? {
             SlotWait::SendAt(at) => {
                 sleep_until(at).await;
@@ -88,7 +111,7 @@ impl Delivery {
             }
             SlotWait::TooLate(free_at) => {
                 let retry_after = (free_at - now).to_std().unwrap_or_default();
-                Err(SendError::Plivo(PlivoError::Unavailable {
+                Err(SlotError::NoSlot(PlivoError::Unavailable {
                     last: format!(
                         "no slot for this sender within SYNC_SLOT_WAIT_MS ({} ms)",
                         wait.as_millis()
@@ -123,10 +146,7 @@ impl Delivery {
             .map(|m| m.deadline)
             .min()
             .unwrap_or(first.deadline);
-        let key = self
-            .dispatcher
-            .senders()
-            .pacing_key(&first.record.sender_number);
+        let key = self.senders.pacing_key(&first.record.sender_number);
         let now = Utc::now();
         let horizon = now + chrono::Duration::from_std(WORKER_HORIZON).unwrap_or_default();
         let count = u32::try_from(group.len()).unwrap_or(u32::MAX);
@@ -157,7 +177,7 @@ mod tests {
     fn record(id: &str, to: &str, batch: Option<&str>, pool: &SenderPool) -> NewMessage {
         NewMessage {
             id: id.into(),
-            recipient_number: to.into(),
+            recipient_number: crate::domain::PhoneNumber::parse(to).expect("a test number"),
             sender_number: pool.choose(to, None),
             message_text: None,
             media_urls: vec![],

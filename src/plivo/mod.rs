@@ -13,5 +13,5 @@ pub use client::{PlivoApi, PlivoClient};
 pub use error::{AttemptError, PlivoError};
 pub use limiter::Limiter;
 pub use retry::RetryPolicy;
-pub use send::{RetryingSender, Sent};
+pub use send::{RetryNote, RetryingSender, Sent};
 pub use types::{MessageContent, MessageDefaults, SendMessageBody, SendMessageResponse};

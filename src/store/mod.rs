@@ -242,6 +242,11 @@ pub trait MessageStore: Send + Sync {
         deadline: DateTime<Utc>,
     ) -> Result<ResendOutcome, StoreError>;
 
+    /// Adds a note to the message's history (an event with its current status and `detail`).
+    /// Fails with [`StoreError::MessageNotFound`] for an unknown id.
+    async fn note_event(&self, id: &str, detail: &str, at: DateTime<Utc>)
+        -> Result<(), StoreError>;
+
     /// Puts every exhausted status event with `occurred_at >= since` (of `message_id` only, when
     /// given) back for delivery with a new retry window; returns how many.
     async fn redeliver_callbacks(

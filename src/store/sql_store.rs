@@ -392,6 +392,17 @@ impl MessageStore for SqlStore {
         .await
     }
 
+    async fn note_event(
+        &self,
+        id: &str,
+        detail: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (id, detail) = (id.to_owned(), detail.to_owned());
+        self.write(move |c| Box::pin(async move { sql::note_event(c, &id, &detail, at).await }))
+            .await
+    }
+
     async fn redeliver_callbacks(
         &self,
         since: DateTime<Utc>,

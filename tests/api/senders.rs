@@ -45,6 +45,7 @@ on_both_backends!(
     a_sync_send_without_a_sender_slot_answers_503,
     the_backlog_waits_in_the_outbox_for_its_sender,
     a_retry_takes_a_new_sender_slot,
+    errors_after_recording_name_the_message,
     a_resend_creates_a_linked_message,
     exhausted_caller_events_are_redelivered_in_order,
 );
@@ -464,4 +465,70 @@ async fn exhausted_caller_events_are_redelivered_in_order(db: TestDb) {
     // Nothing is exhausted any more.
     let again = redeliver(json!({"since": before.to_rfc3339()})).await;
     assert_eq!(json_body(again).await, json!({"requeued": 0}));
+}
+
+async fn errors_after_recording_name_the_message(db: TestDb) {
+    let plivo = MockServer::start().await;
+    // First Plivo is down (503 every time), then it answers too late (after PLIVO_TIMEOUT_MS).
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503).set_body_json(json!({"error": "down"})))
+        .up_to_n_times(3)
+        .mount(&plivo)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(202)
+                .set_body_json(plivo_accepted())
+                .set_delay(Duration::from_millis(800)),
+        )
+        .mount(&plivo)
+        .await;
+    let app = spawn_app_on(db, plivo, &[("PLIVO_MAX_RETRIES", "2")]).await;
+
+    let response = app.post_json(&valid_body()).await;
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let error = assert_error(response, 503, "provider_unavailable").await;
+    let id = error["id"]
+        .as_str()
+        .expect("the error names the message")
+        .to_owned();
+    assert_eq!(location, format!("/messages/{id}"));
+    assert_eq!(
+        error["details"]["outcomeUnknown"],
+        Value::Null,
+        "nothing reached Plivo"
+    );
+    let failed = record(&app, &id).await;
+    assert_eq!(failed["status"], "failed");
+    let retries: Vec<&str> = failed["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["detail"].as_str())
+        .filter(|d| d.contains("; retrying"))
+        .collect();
+    assert_eq!(retries.len(), 2, "each retry is an event: {failed}");
+    assert!(retries[0].starts_with("attempt 1 failed: "), "{retries:?}");
+    assert!(retries[1].starts_with("attempt 2 failed: "), "{retries:?}");
+
+    // Every attempt timed out: Plivo may have it. The answer, and its replay, say so and name it.
+    let key = "named-timeout-1";
+    let response = app.post_with_key(key, &valid_body()).await;
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let error = assert_error(response, 504, "provider_timeout").await;
+    let id = error["id"].as_str().unwrap().to_owned();
+    assert_eq!(location, format!("/messages/{id}"));
+    assert_eq!(error["details"]["outcomeUnknown"], true);
+    let replay = app.post_with_key(key, &valid_body()).await;
+    assert_eq!(replay.headers()["location"].to_str().unwrap(), location);
+    assert_eq!(json_body(replay).await, error);
+    assert_eq!(record(&app, &id).await["outcomeUnknown"], true);
+
+    // An error before anything is recorded names nothing.
+    let mut bad = valid_body();
+    bad["recipientNumber"] = json!("+1415");
+    let response = app.post_json(&bad).await;
+    assert!(response.headers().get("location").is_none());
+    let error = assert_error(response, 400, "invalid_phone_number").await;
+    assert_eq!(error["id"], Value::Null);
 }

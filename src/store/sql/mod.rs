@@ -9,6 +9,7 @@ mod keys;
 mod messages;
 mod outbox;
 // --- sender pool, pacing, resend, redelivery ---
+mod notes;
 mod redeliver;
 mod resend;
 mod senders;
@@ -32,6 +33,7 @@ pub(crate) use outbox::{
     retry_delivery,
 };
 // --- sender pool, pacing, resend, redelivery ---
+pub(crate) use notes::note_event;
 pub(crate) use redeliver::redeliver_callbacks;
 pub(crate) use resend::{resend_links, resend_message};
 pub(crate) use senders::{
