@@ -7,7 +7,10 @@ pub mod limiter;
 pub mod retry;
 pub mod send;
 pub mod signature;
+// --- webhook hardening ---
+pub mod status_callback;
 pub mod types;
+pub mod webhook_params;
 
 pub use client::{PlivoApi, PlivoClient};
 pub use error::{AttemptError, PlivoError};
