@@ -50,7 +50,12 @@ impl Background {
             owner: instance.clone(),
             lease,
             concurrency: (state.config.delivery.max_concurrency as usize).min(256),
-            poll: Duration::from_millis(250),
+            // --- per-sender pacing: a due slot is taken up within 100 ms, not 250 ---
+            poll: Duration::from_millis(if state.delivery.pacing().is_some() {
+                100
+            } else {
+                250
+            }),
             slot_wait,
         };
         let worker = tokio::spawn(worker::run(
@@ -65,6 +70,7 @@ impl Background {
                 store.clone(),
                 state.config.delivery.webhook_signing_secret.clone(),
                 state.config.delivery.callback_allow_private,
+                state.config.callback_retry_window,
                 stop.clone(),
             )),
             // --- retention ---
@@ -138,6 +144,11 @@ impl MetricsSource for StoreMetrics {
                 metrics.set_oldest_undelivered_age_seconds(age);
             }
             Err(e) => tracing::warn!(error = %e, "could not read the store's numbers for metrics"),
+        }
+        // --- per-sender pacing ---
+        match self.0.waiting_for_sender(Utc::now()).await {
+            Ok(n) => metrics.set_waiting_for_sender(n),
+            Err(e) => tracing::warn!(error = %e, "could not count messages waiting for a sender"),
         }
     }
 }

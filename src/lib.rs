@@ -15,6 +15,7 @@ pub mod plivo;
 pub mod retention;
 pub mod sandbox;
 pub mod send;
+pub mod senders;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

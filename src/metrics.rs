@@ -62,6 +62,8 @@ struct Inner {
     source: RwLock<Option<Arc<dyn MetricsSource>>>,
     // --- retention ---
     retention: crate::retention::RetentionMetrics,
+    // --- per-sender pacing ---
+    waiting_for_sender: Gauge,
 }
 
 /// The service's metrics; cheap to clone (all clones share one registry).
@@ -135,6 +137,13 @@ impl Metrics {
         );
         // --- retention ---
         let retention = crate::retention::RetentionMetrics::register(&mut registry);
+        // --- per-sender pacing ---
+        let waiting_for_sender = Gauge::default();
+        registry.register(
+            "messages_waiting_for_sender",
+            "Messages in the outbox waiting for their sender's slot (PLIVO_SENDER_MPS)",
+            waiting_for_sender.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 registry,
@@ -147,6 +156,7 @@ impl Metrics {
                 oldest_undelivered_age,
                 source: RwLock::new(None),
                 retention,
+                waiting_for_sender,
             }),
         }
     }
@@ -205,6 +215,12 @@ impl Metrics {
     /// Sets the age of the oldest undelivered message, in seconds (0 when there is none).
     pub fn set_oldest_undelivered_age_seconds(&self, seconds: f64) {
         self.inner.oldest_undelivered_age.set(seconds);
+    }
+
+    // --- per-sender pacing ---
+    /// Sets how many messages wait in the outbox for their sender's slot.
+    pub fn set_waiting_for_sender(&self, count: i64) {
+        self.inner.waiting_for_sender.set(count);
     }
 
     /// Installs (or replaces) what refreshes the store's gauges before each scrape.

@@ -45,11 +45,30 @@ pub fn build_plivo(
         .with_limiter(limiter)
         .with_defaults(MessageDefaults {
             status_callback_url: config.status_callback_url(),
+            // --- sender pool: a Powerpack instead of src ---
+            powerpack_uuid: config.senders.powerpack_uuid.clone(),
         });
     if let Some(metrics) = metrics {
         sender = sender.with_metrics(metrics);
     }
     Ok(sender)
+}
+
+// --- sender pool and per-sender pacing ---
+/// The store and Plivo, sending from the configured sender pool, paced per sender when
+/// `PLIVO_SENDER_MPS` is set.
+fn new_delivery(
+    config: &Config,
+    store: Arc<dyn store::MessageStore>,
+    plivo: RetryingSender,
+) -> Delivery {
+    let mut delivery = Delivery::new(store.clone(), plivo, config.delivery.message_ttl)
+        .with_senders(crate::senders::SenderPool::from_config(&config.senders));
+    if let Some(mps) = config.senders.mps {
+        let pacing = crate::senders::SenderPacing::new(store, mps);
+        delivery = delivery.with_pacing(pacing, config.senders.sync_slot_wait);
+    }
+    delivery
 }
 
 /// A new instance name: unique per process start, shared with the fleet.
@@ -94,7 +113,7 @@ impl Application {
         metrics.set_source(Arc::new(StoreMetrics(store.clone())));
         let plivo = build_plivo(&config, Some(metrics.clone()), limiter.clone())?;
         let ops = OpsState::new(&config.ops).context("building the media preflight client")?;
-        let delivery = Delivery::new(store, plivo, config.delivery.message_ttl);
+        let delivery = new_delivery(&config, store, plivo);
         let sender = Sender::new(delivery.clone(), &config, ops.media_preflight().clone());
         let state = AppState {
             config: Arc::new(config),
@@ -237,7 +256,7 @@ impl OneShot {
         let (stop_heartbeat, stop) = tokio::sync::watch::channel(false);
         let heartbeat = tokio::spawn(fleet::run(store.clone(), limiter.clone(), instance, stop));
         let plivo = build_plivo(&config, None, limiter)?;
-        let delivery = Delivery::new(store, plivo, config.delivery.message_ttl);
+        let delivery = new_delivery(&config, store, plivo);
         let preflight = MediaPreflight::from_config(&config.ops)
             .context("building the media preflight client")?;
         Ok(Self {

@@ -7,6 +7,9 @@ pub mod ops;
 // --- hardening: settings shown without secrets ---
 pub mod retention;
 mod url_checks;
+// --- sender pool, pacing, caller event retries ---
+pub mod callback_retry;
+pub mod senders;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -15,8 +18,6 @@ use std::time::Duration;
 use secrecy::SecretString;
 use url::Url;
 
-use crate::domain::parse_e164;
-
 /// The Plivo account and how to reach it.
 #[derive(Clone)]
 pub struct PlivoConfig {
@@ -24,7 +25,8 @@ pub struct PlivoConfig {
     pub auth_id: String,
     /// `PLIVO_AUTH_TOKEN`: never printed.
     pub auth_token: SecretString,
-    /// `PLIVO_SENDER_NUMBER`: the MMS-enabled Plivo number, E.164.
+    /// The first number of `PLIVO_SENDER_NUMBER` (the pool is [`Config::senders`]); empty with a
+    /// Powerpack and no numbers.
     pub sender_number: String,
     /// `PLIVO_API_BASE_URL`.
     pub base_url: Url,
@@ -84,6 +86,11 @@ pub struct Config {
     pub delivery: delivery::DeliveryConfig,
     /// Retention, redaction and the purge (`src/config/retention.rs`).
     pub retention: retention::RetentionConfig,
+    // --- sender pool, pacing, caller event retries ---
+    /// The sender pool, Powerpack and per-sender pacing (`src/config/senders.rs`).
+    pub senders: senders::SendersConfig,
+    /// `CALLBACK_RETRY_WINDOW_SECONDS`: how long a status event for a caller is retried.
+    pub callback_retry_window: Duration,
 }
 
 /// A setting that is missing or wrong; its `Display` is the one line printed before exiting with code 2.
@@ -173,6 +180,11 @@ impl Config {
         let ops = ops::OpsConfig::from_lookup(&get)?;
         let delivery = delivery::DeliveryConfig::from_lookup(&get, sandbox)?;
         let retention = retention::RetentionConfig::from_lookup(&get)?;
+        // --- sender pool, pacing, caller event retries ---
+        let senders = senders::SendersConfig::from_lookup(&get, sandbox)?;
+        let mut plivo = plivo;
+        plivo.sender_number = senders.numbers.first().cloned().unwrap_or_default();
+        let callback_retry_window = callback_retry::retry_window(&get)?;
         Ok(Self {
             plivo,
             host,
@@ -185,6 +197,8 @@ impl Config {
             ops,
             delivery,
             retention,
+            senders,
+            callback_retry_window,
         })
     }
 
@@ -241,7 +255,8 @@ fn real_plivo(get: &impl Fn(&str) -> Option<String>) -> Result<PlivoConfig, Conf
         });
     }
     let auth_token = get("PLIVO_AUTH_TOKEN").ok_or(ConfigError::Missing("PLIVO_AUTH_TOKEN"))?;
-    let sender = get("PLIVO_SENDER_NUMBER").ok_or(ConfigError::Missing("PLIVO_SENDER_NUMBER"))?;
+    // The pool (one or more numbers, or none with a Powerpack) is read by `senders.rs`.
+    let sender = String::new();
     let base_url = match get("PLIVO_API_BASE_URL") {
         None => Url::parse("https://api.plivo.com").expect("static URL"),
         Some(v) => parse_http_url("PLIVO_API_BASE_URL", &v)?,
@@ -258,7 +273,7 @@ fn real_plivo(get: &impl Fn(&str) -> Option<String>) -> Result<PlivoConfig, Conf
 /// In the sandbox the simulator's credentials are used and real ones are ignored, so nothing can
 /// reach Plivo; the base URL is replaced by the simulator's once it listens.
 fn sandbox_plivo(get: &impl Fn(&str) -> Option<String>) -> Result<PlivoConfig, ConfigError> {
-    let sender = get("PLIVO_SENDER_NUMBER").unwrap_or_else(|| SANDBOX_SENDER_NUMBER.to_owned());
+    let sender = String::new();
     let token = format!("sandbox-{}", uuid::Uuid::new_v4().simple());
     let placeholder = Url::parse("http://127.0.0.1:9").expect("static URL");
     client_settings(
@@ -277,9 +292,6 @@ fn client_settings(
     sender: &str,
     base_url: Url,
 ) -> Result<PlivoConfig, ConfigError> {
-    let sender = sender.trim();
-    parse_e164(sender)
-        .map_err(|_| invalid("PLIVO_SENDER_NUMBER", sender, "is not a valid E.164 number"))?;
     let timeout_ms = parse_or(
         "PLIVO_TIMEOUT_MS",
         get,

@@ -21,7 +21,7 @@ use crate::store::{CallbackAttempt, MessageStore, PendingCallback, StoreError};
 
 /// The signature header.
 pub const SIGNATURE_HEADER: &str = "x-mms-gateway-signature";
-/// How long an event is retried.
+/// How long an event is retried unless `CALLBACK_RETRY_WINDOW_SECONDS` says otherwise.
 pub const RETRY_FOR: Duration = Duration::from_secs(24 * 3600);
 /// Longest pause between two tries of one event.
 const MAX_BACKOFF: Duration = Duration::from_secs(600);
@@ -83,11 +83,13 @@ pub fn url_allowed(url: &str, policy: &AddressPolicy) -> bool {
     }
 }
 
-/// Posts due events until `stop`.
+/// Posts due events until `stop`; an event is retried for `retry_window` from when it occurred
+/// (or was requeued by `POST /callbacks/redeliver`), then marked exhausted.
 pub async fn run(
     store: Arc<dyn MessageStore>,
     secret: Option<SecretString>,
     allow_private: bool,
+    retry_window: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
     let Some(secret) = secret else {
@@ -132,7 +134,9 @@ pub async fn run(
                     let (store, http, secret) = (store.clone(), http.clone(), secret.clone());
                     let allowed = url_allowed(&event.callback_url, &policy);
                     tasks.spawn(async move {
-                        if let Err(e) = post(&store, &http, &secret, &event, allowed).await {
+                        if let Err(e) =
+                            post(&store, &http, &secret, &event, allowed, retry_window).await
+                        {
                             tracing::warn!(error = %e, "could not record a status event try");
                         }
                         drop(slot);
@@ -160,6 +164,7 @@ async fn post(
     secret: &SecretString,
     event: &PendingCallback,
     allowed: bool,
+    retry_window: Duration,
 ) -> Result<(), StoreError> {
     let body = serde_json::to_vec(&StatusEvent {
         event_id: &event.event_id,
@@ -183,6 +188,7 @@ async fn post(
             at: now,
             response_status: None,
             error: Some("callbackUrl points to a non-public address; not sent".to_owned()),
+            exhausted: true,
         };
         return store
             .record_callback_attempt(&event.event_id, &attempt, None)
@@ -224,6 +230,7 @@ async fn post(
         at: now,
         response_status,
         error: error.clone(),
+        exhausted: false,
     };
     let next = match error {
         None => None,
@@ -235,7 +242,7 @@ async fn post(
                 + chrono::Duration::from_std(next_delay(event.attempts, jitter))
                     .unwrap_or_default();
             let give_up =
-                event.occurred_at + chrono::Duration::from_std(RETRY_FOR).unwrap_or_default();
+                event.window_start + chrono::Duration::from_std(retry_window).unwrap_or_default();
             (next < give_up).then_some(next)
         }
     };

@@ -7,6 +7,10 @@
 pub mod bulk;
 pub mod callbacks;
 pub mod fleet;
+// --- per-sender pacing ---
+pub mod pacing;
+// --- resend ---
+mod resend;
 pub mod worker;
 
 use std::sync::Arc;
@@ -25,6 +29,11 @@ pub struct Delivery {
     plivo: RetryingSender,
     message_ttl: Duration,
     work_arrived: Arc<Notify>,
+    // --- sender pool and pacing ---
+    /// `PLIVO_SENDER_NUMBER`'s numbers (or a Powerpack): each recipient's sender.
+    senders: crate::senders::SenderPool,
+    /// `PLIVO_SENDER_MPS` and `SYNC_SLOT_WAIT_MS`, when set (`pacing.rs`).
+    pacing: Option<(crate::senders::SenderPacing, Duration)>,
 }
 
 impl Delivery {
@@ -35,6 +44,8 @@ impl Delivery {
             plivo,
             message_ttl,
             work_arrived: Arc::new(Notify::new()),
+            senders: crate::senders::SenderPool::new(Vec::new(), None),
+            pacing: None,
         }
     }
 
@@ -57,7 +68,10 @@ impl Delivery {
     pub async fn enqueue(&self, records: &[NewMessage]) -> Result<(), StoreError> {
         let deadline = Utc::now()
             + chrono::Duration::from_std(self.message_ttl).unwrap_or(chrono::Duration::hours(3));
-        self.store.enqueue_messages(records, deadline).await?;
+        match &self.pacing {
+            Some((pacing, _)) => self.enqueue_paced(pacing, records, deadline).await?,
+            None => self.store.enqueue_messages(records, deadline).await?,
+        }
         self.work_arrived.notify_one();
         Ok(())
     }

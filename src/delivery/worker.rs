@@ -100,13 +100,17 @@ async fn sleep_or_stop(pause: Duration, stop: &mut watch::Receiver<bool>) {
     }
 }
 
-/// Messages of one batch go to Plivo together (up to [`RECIPIENTS_PER_CALL`]); others alone.
+/// Messages of one batch and one sender go to Plivo together (up to [`RECIPIENTS_PER_CALL`]);
+/// others alone.
 fn group_for_plivo(claimed: Vec<ClaimedMessage>) -> Vec<Vec<ClaimedMessage>> {
     let mut groups = Vec::new();
-    let mut batches: BTreeMap<String, Vec<ClaimedMessage>> = BTreeMap::new();
+    let mut batches: BTreeMap<(String, String), Vec<ClaimedMessage>> = BTreeMap::new();
     for message in claimed {
         match message.record.batch_id.clone() {
-            Some(batch) => batches.entry(batch).or_default().push(message),
+            Some(batch) => batches
+                .entry((batch, message.record.sender_number.clone()))
+                .or_default()
+                .push(message),
             None => groups.push(vec![message]),
         }
     }
@@ -150,6 +154,10 @@ async fn try_deliver(
         failed.error_message = Some("not accepted by Plivo within MESSAGE_TTL_SECONDS".to_owned());
         store.finish_delivery(&m.record.id, &failed).await?;
     }
+    // --- per-sender pacing: wait for the sender's slot, or back to the outbox until it ---
+    let Some(live) = delivery.pace_group(owner, live).await? else {
+        return Ok(());
+    };
     let Some(first) = live.first() else {
         return Ok(());
     };
@@ -268,6 +276,8 @@ mod tests {
                 events: vec![],
                 callback_attempts: None,
                 redacted: false,
+                resend_of: None,
+                resent_as: vec![],
             },
             attempts: 1,
             deadline: now,

@@ -14,6 +14,9 @@ pub struct OutboundMms {
     pub text: Option<MessageText>,
     /// The attachments.
     pub media: Media,
+    /// `senderNumber`, as given: checked against the sender pool before the message is recorded
+    /// (`SenderPool::check`); `None`: the recipient's pinned sender.
+    pub sender: Option<String>,
 }
 
 /// Which input was wrong and how; the HTTP layer turns it into a 400 with this `code` and `field`.
@@ -69,7 +72,12 @@ impl OutboundMms {
             .transpose()
             .map_err(|e| FieldError::new("text_too_long", "messageText", e.to_string()))?;
         let media = parse_media(&raw.media_urls, &raw.media_ids)?;
-        Ok(Self { to, text, media })
+        Ok(Self {
+            to,
+            text,
+            media,
+            sender: None,
+        })
     }
 }
 
@@ -80,6 +88,7 @@ impl OutboundMms {
             to,
             text: self.text.clone(),
             media: self.media.clone(),
+            sender: self.sender.clone(),
         }
     }
 }

@@ -18,15 +18,20 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
-    field: Option<String>,
+    field: Option<Box<str>>,
     details: Option<Value>,
-    retry_after: Option<u64>,
+    /// Seconds (kept small: every handler returns this type).
+    retry_after: Option<u32>,
+    /// The recorded message the error is about (`id` in the body, `Location` header).
+    message_id: Option<Box<str>>,
 }
 
 #[derive(Serialize)]
 struct ErrorBody<'a> {
     error: &'a str,
     code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -43,6 +48,7 @@ impl ApiError {
             field: None,
             details: None,
             retry_after: None,
+            message_id: None,
         }
     }
 
@@ -53,7 +59,7 @@ impl ApiError {
 
     /// Names the input field at fault.
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
-        self.field = Some(field.into());
+        self.field = Some(field.into().into_boxed_str());
         self
     }
 
@@ -63,9 +69,31 @@ impl ApiError {
         self
     }
 
+    // --- errors name the message ---
+    /// Names the message this error is about, which had already been recorded: its `id` goes in
+    /// the body and `Location: /messages/{id}` in the headers. With `outcome_unknown` (every
+    /// attempt may have reached Plivo), `details.outcomeUnknown` is `true`.
+    pub fn for_message(mut self, id: &str, outcome_unknown: bool) -> Self {
+        self.message_id = Some(id.into());
+        if outcome_unknown {
+            let mut details = match self.details.take() {
+                Some(Value::Object(map)) => map,
+                _ => serde_json::Map::new(),
+            };
+            details.insert("outcomeUnknown".to_owned(), Value::Bool(true));
+            self.details = Some(Value::Object(details));
+        }
+        self
+    }
+
+    /// `Location` of the recorded message this error is about, if any.
+    pub fn location(&self) -> Option<String> {
+        self.message_id.as_ref().map(|id| format!("/messages/{id}"))
+    }
+
     /// Sets the `Retry-After` header, in seconds.
     pub fn with_retry_after(mut self, seconds: u64) -> Self {
-        self.retry_after = Some(seconds);
+        self.retry_after = Some(u32::try_from(seconds).unwrap_or(u32::MAX));
         self
     }
 
@@ -108,6 +136,7 @@ impl ApiError {
         serde_json::to_vec(&ErrorBody {
             error: &self.message,
             code: self.code,
+            id: self.message_id.as_deref(),
             field: self.field.as_deref(),
             details: self.details.as_ref(),
         })
@@ -213,6 +242,9 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if let Some(location) = self.location().and_then(|l| HeaderValue::from_str(&l).ok()) {
+            response.headers_mut().insert(header::LOCATION, location);
         }
         response
     }

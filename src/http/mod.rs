@@ -75,6 +75,9 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         // --- retention ---
         .routes(routes!(routes::delete_message::delete_message))
         .routes(routes!(routes::webhooks::plivo_status))
+        // --- resend, redelivery ---
+        .routes(routes!(routes::resend::resend_message))
+        .routes(routes!(routes::redeliver::redeliver))
         .routes(routes!(metrics_route::metrics))
         .routes(routes!(openapi::openapi_json))
 }

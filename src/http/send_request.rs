@@ -82,11 +82,13 @@ pub enum Field {
     MediaIds,
     /// `callbackUrl`.
     CallbackUrl,
+    /// `senderNumber`.
+    SenderNumber,
 }
 
 impl Field {
     /// Every field, in the order the schema lists them.
-    pub const ALL: [Field; 7] = [
+    pub const ALL: [Field; 8] = [
         Field::RecipientNumber,
         Field::RecipientNumbers,
         Field::MessageText,
@@ -94,6 +96,7 @@ impl Field {
         Field::MediaUrls,
         Field::MediaIds,
         Field::CallbackUrl,
+        Field::SenderNumber,
     ];
 
     /// The name in JSON and in a form.
@@ -106,6 +109,7 @@ impl Field {
             Field::MediaUrls => "mediaUrls",
             Field::MediaIds => "mediaIds",
             Field::CallbackUrl => "callbackUrl",
+            Field::SenderNumber => "senderNumber",
         }
     }
 
@@ -127,6 +131,7 @@ impl Field {
             Field::MediaUrls => "http/https media URLs (mediaUrl, mediaUrls and mediaIds: 1 to 10 items in all)",
             Field::MediaIds => "Ids of media uploaded to Plivo",
             Field::CallbackUrl => "http/https URL that receives every status change of the message(s) as signed JSON (needs WEBHOOK_SIGNING_SECRET)",
+            Field::SenderNumber => "One of PLIVO_SENDER_NUMBER's numbers to send from (default: the number the recipient is pinned to)",
         }
     }
 
@@ -231,11 +236,14 @@ pub fn parse_send_request(format: BodyFormat, body: &[u8]) -> Result<SendRequest
                 .map_err(|e| invalid(Field::CallbackUrl.name(), format!("callbackUrl: {e}")))
         })
         .transpose()?;
+    // --- sender pool: `senderNumber` (checked against the pool by the caller) ---
+    let sender = string_field(&map, Field::SenderNumber)?;
     if matches!(
         map.get(Field::RecipientNumbers.name()),
         None | Some(Value::Null)
     ) {
-        let mms = OutboundMms::parse(raw_mms(&map)?)?;
+        let mut mms = OutboundMms::parse(raw_mms(&map)?)?;
+        mms.sender = sender;
         return Ok(SendRequest::Single { mms, callback_url });
     }
     if !matches!(
@@ -279,7 +287,8 @@ pub fn parse_send_request(format: BodyFormat, body: &[u8]) -> Result<SendRequest
     }
     let mut raw = raw_mms(&map)?;
     raw.to = Some(numbers[0].clone());
-    let template = OutboundMms::parse(raw)?;
+    let mut template = OutboundMms::parse(raw)?;
+    template.sender = sender;
     let messages = valid
         .into_iter()
         .map(|to| template.for_recipient(to))

@@ -18,5 +18,5 @@ pub use error::{AttemptError, PlivoError};
 pub use limiter::Limiter;
 pub use outcome::{AttemptOutcome, StatusClass};
 pub use retry::RetryPolicy;
-pub use send::{RetryingSender, Sent};
+pub use send::{RetryNote, RetryingSender, Sent};
 pub use types::{MessageContent, MessageDefaults, SendMessageBody, SendMessageResponse};

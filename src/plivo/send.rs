@@ -24,6 +24,15 @@ pub struct Sent {
     pub uncertain: bool,
 }
 
+/// A failed attempt of a synchronous send that was retried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryNote {
+    /// When the attempt failed.
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// `attempt N failed: <why>; retrying in <ms> ms`.
+    pub detail: String,
+}
+
 /// Plivo's API with the contract's retry policy around it, within Plivo's limits; it also builds
 /// the request bodies (with the account's [`MessageDefaults`]).
 #[derive(Clone)]
@@ -140,6 +149,17 @@ impl RetryingSender {
 
     /// Sends, retrying transient failures; at most `1 + max_retries` attempts.
     pub async fn send(&self, body: &SendMessageBody) -> Result<Sent, PlivoError> {
+        self.send_noting_retries(body, &mut Vec::new()).await
+    }
+
+    // --- each retry of a sync send is an event ---
+    /// As [`RetryingSender::send`], adding to `retries` a note for each failed attempt that is
+    /// retried (when, and why), for the message's history.
+    pub async fn send_noting_retries(
+        &self,
+        body: &SendMessageBody,
+        retries_noted: &mut Vec<RetryNote>,
+    ) -> Result<Sent, PlivoError> {
         let mut retries = 0;
         let mut uncertain = false;
         loop {
@@ -167,6 +187,14 @@ impl RetryingSender {
                         error = %err,
                         "Plivo attempt failed; retrying"
                     );
+                    retries_noted.push(RetryNote {
+                        at: chrono::Utc::now(),
+                        detail: format!(
+                            "attempt {} failed: {err}; retrying in {} ms",
+                            retries + 1,
+                            delay.as_millis()
+                        ),
+                    });
                     tokio::time::sleep(delay).await;
                     retries += 1;
                     if let Some(metrics) = &self.metrics {

@@ -5,8 +5,12 @@ use serde::{Deserialize, Serialize};
 /// The body of `POST /v1/Account/{auth_id}/Message/` for an MMS.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SendMessageBody {
-    /// The sender, E.164.
+    /// The sender, E.164; empty (and left out) when `powerpack_uuid` is sent instead.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub src: String,
+    /// The Powerpack Plivo picks the sender from (`PLIVO_POWERPACK_UUID`), instead of `src`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub powerpack_uuid: Option<String>,
     /// One destination, or several joined with `<`.
     pub dst: String,
     /// Always `mms`.
@@ -36,6 +40,9 @@ pub struct SendMessageBody {
 pub struct MessageDefaults {
     /// `url`: where Plivo posts status callbacks (`{PUBLIC_BASE_URL}/webhooks/plivo/status`).
     pub status_callback_url: Option<String>,
+    /// `powerpack_uuid` (`PLIVO_POWERPACK_UUID`): sent instead of `src` for a message with no
+    /// sender number (docs/plivo-api.md §9).
+    pub powerpack_uuid: Option<String>,
 }
 
 /// The content of one Plivo request, borrowed from a checked message or a stored record.
@@ -62,6 +69,11 @@ impl SendMessageBody {
         let url = defaults.status_callback_url.clone();
         Self {
             src: src.to_owned(),
+            // An empty sender: Plivo picks from the Powerpack.
+            powerpack_uuid: src
+                .is_empty()
+                .then(|| defaults.powerpack_uuid.clone())
+                .flatten(),
             dst,
             kind: "mms",
             text: content.text.filter(|t| !t.is_empty()).map(str::to_owned),
@@ -166,6 +178,7 @@ mod tests {
         );
         let defaults = MessageDefaults {
             status_callback_url: Some("https://gw.example/webhooks/plivo/status".into()),
+            powerpack_uuid: None,
         };
         let body = SendMessageBody::new(
             &defaults,
@@ -179,6 +192,29 @@ mod tests {
                    "media_urls": ["https://e.com/a.gif"],
                    "url": "https://gw.example/webhooks/plivo/status", "method": "POST"})
         );
+    }
+
+    #[test]
+    fn a_powerpack_is_sent_instead_of_an_empty_src() {
+        let defaults = MessageDefaults {
+            status_callback_url: None,
+            powerpack_uuid: Some("pp-1".into()),
+        };
+        let content = MessageContent {
+            text: Some("hi"),
+            media_urls: &["https://e.com/a.gif"],
+            media_ids: &[] as &[&str],
+        };
+        let pooled = SendMessageBody::new(&defaults, "", "+14155551234".into(), content);
+        assert_eq!(
+            serde_json::to_value(&pooled).unwrap(),
+            json!({"powerpack_uuid": "pp-1", "dst": "+14155551234", "type": "mms", "text": "hi",
+                   "media_urls": ["https://e.com/a.gif"]})
+        );
+        // A named sender number goes as src, even with a Powerpack: exactly one of the two.
+        let named = SendMessageBody::new(&defaults, "+14155550100", "+14155551234".into(), content);
+        assert_eq!(named.src, "+14155550100");
+        assert_eq!(named.powerpack_uuid, None);
     }
 
     #[test]

@@ -51,12 +51,14 @@ pub struct StoredAnswer {
     pub location: Option<String>,
 }
 
-/// The `Location` of a stored 202 answer for one message, rebuilt from its body's `id`.
+/// The `Location` of a stored 202 answer for one message, or of an error answer that names its
+/// recorded message (`id` beside `code`), rebuilt from its body's `id`.
 fn location_of(status: StatusCode, body: &[u8]) -> Option<String> {
-    if status != StatusCode::ACCEPTED {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let names_message = status.is_client_error() || status.is_server_error();
+    if status != StatusCode::ACCEPTED && !(names_message && value.get("code").is_some()) {
         return None;
     }
-    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
     value
         .get("id")?
         .as_str()

@@ -23,7 +23,8 @@
 //!
 //! Extension points, each one method of [`Sender`] called from [`Sender::process`]:
 //! - [`Sender::screen_recipients`]: recipients checked before anything is recorded (opt-outs);
-//! - [`Sender::sender_for`]: the sender number chosen per recipient (a sender pool);
+//! - [`Sender::sender_for`]: the sender number chosen per recipient (the sender pool, with a
+//!   checked `senderNumber`, [`crate::senders::SenderPool`]);
 //! - [`Sender::attach_media`]: media ids added before sending (uploaded files);
 //! - the Plivo request body is built in one constructor, [`crate::plivo::SendMessageBody::new`]
 //!   (account-wide options in [`crate::plivo::MessageDefaults`]).
@@ -39,7 +40,7 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::delivery::{callbacks, Delivery};
-use crate::domain::{OutboundMms, PhoneNumber};
+use crate::domain::OutboundMms;
 use crate::http::error::ApiError;
 use crate::media_preflight::{AddressPolicy, MediaPreflight};
 use crate::plivo::{MessageContent, PlivoError};
@@ -60,7 +61,6 @@ pub struct Sender {
 
 struct Inner {
     delivery: Delivery,
-    sender_number: String,
     callback_policy: AddressPolicy,
     callbacks_signed: bool,
     preflight: MediaPreflight,
@@ -74,7 +74,6 @@ impl Sender {
         Self {
             inner: Arc::new(Inner {
                 delivery,
-                sender_number: config.plivo.sender_number.clone(),
                 callback_policy: callbacks::address_policy(config.delivery.callback_allow_private),
                 callbacks_signed: config.delivery.webhook_signing_secret.is_some(),
                 preflight,
@@ -136,6 +135,7 @@ impl Sender {
         };
         self.check_callback(callback_url.as_deref())
             .map_err(refused)?;
+        self.check_sender(&mut messages).map_err(refused)?;
         self.screen_recipients(&mut messages).await?;
         if let Some(first) = messages.first() {
             // One request's messages share their content: one check covers them all.
@@ -192,11 +192,26 @@ impl Sender {
         Ok(())
     }
 
-    /// Extension point: the number `to` is sent from (recorded on its message, used as `src`).
-    /// Today always `PLIVO_SENDER_NUMBER`.
-    fn sender_for(&self, to: &PhoneNumber) -> String {
-        let _ = to;
-        self.inner.sender_number.clone()
+    /// The number `mms` is sent from (recorded on its message, used as `src`): its checked
+    /// `senderNumber`, or its recipient's pinned number of the pool (empty with a Powerpack;
+    /// README.md "Senders and pacing").
+    fn sender_for(&self, mms: &OutboundMms) -> String {
+        self.inner
+            .delivery
+            .senders()
+            .choose(mms.to.as_str(), mms.sender.as_deref())
+    }
+
+    // --- sender pool: a named `senderNumber` must be one of the pool ---
+    fn check_sender(&self, messages: &mut [OutboundMms]) -> Result<(), ApiError> {
+        let Some(named) = messages.first().and_then(|m| m.sender.clone()) else {
+            return Ok(());
+        };
+        let checked = self.inner.delivery.senders().check(&named)?;
+        for m in messages.iter_mut() {
+            m.sender = Some(checked.clone());
+        }
+        Ok(())
     }
 
     /// The record of `mms`, with its sender, before it is stored.
@@ -206,7 +221,7 @@ impl Sender {
         callback_url: Option<String>,
         batch_id: Option<String>,
     ) -> NewMessage {
-        record::new_record(mms, self.sender_for(&mms.to), callback_url, batch_id)
+        record::new_record(mms, self.sender_for(mms), callback_url, batch_id)
     }
 
     /// The synchronous path: record, send through Plivo, record its answer, answer with it.
@@ -219,6 +234,14 @@ impl Sender {
         let record = self.record(mms, callback_url, None);
         let id = record.id.clone();
         tracing::debug!(message.id = %id, recipient = %mms.to.masked(), "sending MMS");
+        // --- per-sender pacing: a slot within SYNC_SLOT_WAIT_MS, or 503 (nothing recorded) ---
+        delivery
+            .wait_for_sync_slot(&record)
+            .await
+            .map_err(|e| match e {
+                crate::delivery::pacing::SlotError::NoSlot(e) => plivo_failure(e),
+                crate::delivery::pacing::SlotError::Store(e) => store_failure(e),
+            })?;
         delivery
             .store()
             .insert_sending(&record)
@@ -233,7 +256,21 @@ impl Sender {
                 media_ids: mms.media.ids(),
             },
         );
-        let result = delivery.plivo().send(&body).await;
+        let mut retries = Vec::new();
+        let result = delivery
+            .plivo()
+            .send_noting_retries(&body, &mut retries)
+            .await;
+        // --- each retry of a sync send is an event in the message's history ---
+        for note in &retries {
+            if let Err(e) = delivery
+                .store()
+                .note_event(&id, &note.detail, note.at)
+                .await
+            {
+                tracing::error!(message.id = %id, error = %e, "could not record a retry");
+            }
+        }
         if let Err(e) = record::record_outcome(delivery.store().as_ref(), &id, &result).await {
             // Plivo has answered: the caller must hear that answer, not a store error it would
             // retry (a retry could send the message twice). The record stays `sending`.
@@ -241,7 +278,11 @@ impl Sender {
         }
         let sent = result.map_err(|e| {
             tracing::warn!(message.id = %id, error = %e, "send failed");
-            plivo_failure(e)
+            // --- errors name the message: it is recorded, so the answer says which it is ---
+            let unknown = e.outcome_unknown();
+            let mut failure = plivo_failure(e);
+            failure.error = failure.error.for_message(&id, unknown);
+            failure
         })?;
         let message_uuid = sent
             .response

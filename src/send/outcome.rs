@@ -53,7 +53,7 @@ impl Outcome {
             Self::Failed(f) => StoredAnswer {
                 status: f.error.status(),
                 body: f.error.body_json(),
-                location: None,
+                location: f.error.location(),
             },
         }
     }

@@ -31,6 +31,8 @@ pub use types::{
     MessageQuery, MessageRecord, MessageStatus, NewMessage, OutboxStats, PendingCallback,
     StatusUpdate, UnknownStatus, UpdateOutcome,
 };
+// --- sender pool, pacing, resend, redelivery ---
+pub use types::{ResendOutcome, SlotGrant, SlotRequest};
 
 /// The schema, embedded in the binary; run by [`connect`].
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -230,6 +232,73 @@ pub trait MessageStore: Send + Sync {
         keys_before: DateTime<Utc>,
         nonces_before: DateTime<Utc>,
         limit: u32,
+    ) -> Result<u64, StoreError>;
+
+    // --- sender pool, pacing, resend, redelivery ---
+
+    /// Reserves `count` consecutive slots of `interval` for `sender`, starting at the sender's next
+    /// free slot or `now`, whichever is later, if that start is no later than `latest`. Atomic
+    /// across every instance on the database.
+    async fn reserve_sender_slots(
+        &self,
+        sender: &str,
+        count: u32,
+        interval: std::time::Duration,
+        now: DateTime<Utc>,
+        latest: DateTime<Utc>,
+    ) -> Result<SlotGrant, StoreError>;
+
+    /// As [`MessageStore::enqueue_messages`], with slots reserved in the same transaction for each
+    /// request: its messages are due when their slot starts.
+    async fn enqueue_paced(
+        &self,
+        messages: &[NewMessage],
+        deadline: DateTime<Utc>,
+        requests: &[SlotRequest],
+        interval: std::time::Duration,
+    ) -> Result<(), StoreError>;
+
+    /// Which of `ids` were made due by a slot reservation (and so may go to Plivo at once).
+    async fn slot_reservations(&self, ids: &[String]) -> Result<Vec<String>, StoreError>;
+
+    /// Gives messages leased to `owner` back to the outbox until `due`, without an attempt,
+    /// holding the slot reservation `slot` if any.
+    async fn defer_for_slot(
+        &self,
+        owner: &str,
+        ids: &[String],
+        due: DateTime<Utc>,
+        slot: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError>;
+
+    /// Messages waiting in the outbox for a reserved sender slot (for metrics).
+    async fn waiting_for_sender(&self, now: DateTime<Utc>) -> Result<i64, StoreError>;
+
+    /// Records the number Plivo sent a Powerpack message from, if the message has none yet.
+    async fn learn_sender(&self, message_uuid: &str, sender: &str) -> Result<(), StoreError>;
+
+    /// Creates a resend of message `id` as `new_id` (in the outbox, failing with `expired` after
+    /// `deadline`).
+    async fn resend_message(
+        &self,
+        id: &str,
+        new_id: &str,
+        now: DateTime<Utc>,
+        deadline: DateTime<Utc>,
+    ) -> Result<ResendOutcome, StoreError>;
+
+    /// Adds a note to the message's history (an event with its current status and `detail`).
+    /// Fails with [`StoreError::MessageNotFound`] for an unknown id.
+    async fn note_event(&self, id: &str, detail: &str, at: DateTime<Utc>)
+        -> Result<(), StoreError>;
+
+    /// Puts every exhausted status event with `occurred_at >= since` (of `message_id` only, when
+    /// given) back for delivery with a new retry window; returns how many.
+    async fn redeliver_callbacks(
+        &self,
+        since: DateTime<Utc>,
+        message_id: Option<&str>,
+        now: DateTime<Utc>,
     ) -> Result<u64, StoreError>;
 }
 

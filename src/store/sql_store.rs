@@ -18,6 +18,8 @@ use super::{
     MessageRecord, MessageStore, NewMessage, OutboxStats, PendingCallback, StatusUpdate,
     StoreError, UpdateOutcome,
 };
+// --- sender pool, pacing, resend, redelivery ---
+use super::{ResendOutcome, SlotGrant, SlotRequest};
 
 /// How writes reach the database.
 pub(crate) enum Writes {
@@ -118,6 +120,10 @@ impl MessageStore for SqlStore {
         let mut record = sql::get_message(&mut *tx, id).await?;
         if let Some(record) = record.as_mut() {
             record.callback_attempts = Some(sql::callback_attempts(&mut *tx, id).await?);
+            // --- resend ---
+            let (resend_of, resent_as) = sql::resend_links(&mut *tx, id).await?;
+            record.resend_of = resend_of;
+            record.resent_as = resent_as;
         }
         tx.commit().await?;
         Ok(record)
@@ -351,6 +357,114 @@ impl MessageStore for SqlStore {
                 nonces_before,
                 limit,
             ))
+        })
+        .await
+    }
+
+    // --- sender pool, pacing, resend, redelivery ---
+
+    async fn reserve_sender_slots(
+        &self,
+        sender: &str,
+        count: u32,
+        interval: std::time::Duration,
+        now: DateTime<Utc>,
+        latest: DateTime<Utc>,
+    ) -> Result<SlotGrant, StoreError> {
+        let sender = sender.to_owned();
+        let lock = matches!(self.writes, Writes::Direct(_));
+        self.write(move |c| {
+            Box::pin(async move {
+                sql::reserve_sender_slots(c, &sender, count, interval, now, latest, lock).await
+            })
+        })
+        .await
+    }
+
+    async fn enqueue_paced(
+        &self,
+        messages: &[NewMessage],
+        deadline: DateTime<Utc>,
+        requests: &[SlotRequest],
+        interval: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        let (messages, requests) = (messages.to_vec(), requests.to_vec());
+        let lock = matches!(self.writes, Writes::Direct(_));
+        self.write(move |c| {
+            Box::pin(async move {
+                let now = Utc::now();
+                sql::enqueue_paced(c, &messages, deadline, &requests, interval, now, lock).await
+            })
+        })
+        .await
+    }
+
+    async fn slot_reservations(&self, ids: &[String]) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.reads.acquire().await?;
+        sql::slot_reservations(&mut *conn, ids).await
+    }
+
+    async fn defer_for_slot(
+        &self,
+        owner: &str,
+        ids: &[String],
+        due: DateTime<Utc>,
+        slot: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let (owner, ids) = (owner.to_owned(), ids.to_vec());
+        self.write(move |c| {
+            Box::pin(async move { sql::defer_for_slot(c, &owner, &ids, due, slot).await })
+        })
+        .await
+    }
+
+    async fn waiting_for_sender(&self, now: DateTime<Utc>) -> Result<i64, StoreError> {
+        let mut conn = self.reads.acquire().await?;
+        sql::waiting_for_sender(&mut *conn, now).await
+    }
+
+    async fn learn_sender(&self, message_uuid: &str, sender: &str) -> Result<(), StoreError> {
+        let (uuid, sender) = (message_uuid.to_owned(), sender.to_owned());
+        self.write(move |c| Box::pin(async move { sql::learn_sender(c, &uuid, &sender).await }))
+            .await
+    }
+
+    async fn resend_message(
+        &self,
+        id: &str,
+        new_id: &str,
+        now: DateTime<Utc>,
+        deadline: DateTime<Utc>,
+    ) -> Result<ResendOutcome, StoreError> {
+        let (id, new_id) = (id.to_owned(), new_id.to_owned());
+        self.write(move |c| {
+            Box::pin(async move { sql::resend_message(c, &id, &new_id, now, deadline).await })
+        })
+        .await
+    }
+
+    async fn note_event(
+        &self,
+        id: &str,
+        detail: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (id, detail) = (id.to_owned(), detail.to_owned());
+        self.write(move |c| Box::pin(async move { sql::note_event(c, &id, &detail, at).await }))
+            .await
+    }
+
+    async fn redeliver_callbacks(
+        &self,
+        since: DateTime<Utc>,
+        message_id: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let message_id = message_id.map(str::to_owned);
+        self.write(move |c| {
+            Box::pin(
+                async move { sql::redeliver_callbacks(c, since, message_id.as_deref(), now).await },
+            )
         })
         .await
     }

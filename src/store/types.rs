@@ -174,7 +174,9 @@ pub struct MessageRecord {
     pub status: MessageStatus,
     /// E.164 destination.
     pub recipient_number: String,
-    /// E.164 sender.
+    /// E.164 sender; empty (shown as `null`) while Plivo has not said which Powerpack number sent it.
+    #[serde(serialize_with = "empty_as_null")]
+    #[schema(value_type = Option<String>)]
     pub sender_number: String,
     /// Optional text.
     pub message_text: Option<String>,
@@ -207,6 +209,13 @@ pub struct MessageRecord {
     /// number; absent otherwise.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub redacted: bool,
+    // --- resend ---
+    /// The message this one resends (`POST /messages/{id}/resend`); only in `GET /messages/{id}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resend_of: Option<String>,
+    /// The resends of this message, oldest first; only in `GET /messages/{id}`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub resent_as: Vec<String>,
 }
 
 /// One try at posting a status event to a caller's `callbackUrl`.
@@ -225,6 +234,18 @@ pub struct CallbackAttempt {
     pub response_status: Option<u16>,
     /// What went wrong, if anything.
     pub error: Option<String>,
+    /// The last try of an event whose retry window ran out (`POST /callbacks/redeliver` requeues it).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub exhausted: bool,
+}
+
+/// An empty sender (a Powerpack message before Plivo named its number) is `null` in the API.
+fn empty_as_null<S: serde::Serializer>(value: &str, s: S) -> Result<S::Ok, S::Error> {
+    if value.is_empty() {
+        s.serialize_none()
+    } else {
+        s.serialize_str(value)
+    }
 }
 
 /// A message leased to a delivery worker.
@@ -281,6 +302,8 @@ pub struct PendingCallback {
     pub occurred_at: DateTime<Utc>,
     /// Tries so far.
     pub attempts: u32,
+    /// When the current retry window began (`occurred_at`, or the redelivery that requeued it).
+    pub window_start: DateTime<Utc>,
 }
 
 /// Filters and paging for [`MessageStore::list_messages`](super::MessageStore::list_messages).
@@ -340,6 +363,44 @@ pub enum IdempotencyClaim {
     },
     /// The key was used with a different request body.
     Mismatch,
+}
+
+// --- sender pool, pacing, resend, redelivery ---
+
+/// What [`MessageStore::reserve_sender_slots`](super::MessageStore::reserve_sender_slots) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotGrant {
+    /// The slots are reserved; the send may go at `at` (now or later).
+    Granted {
+        /// When the first reserved slot starts.
+        at: DateTime<Utc>,
+    },
+    /// Nothing reserved: the sender's next free slot starts after the limit asked for.
+    Refused {
+        /// When the sender's next free slot starts.
+        free_at: DateTime<Utc>,
+    },
+}
+
+/// Several messages of one sender that go to Plivo together, for which slots are reserved at
+/// enqueue time (one slot per recipient).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotRequest {
+    /// The pacing key (the sender number, or the Powerpack).
+    pub sender: String,
+    /// The messages, by id.
+    pub ids: Vec<String>,
+}
+
+/// What [`MessageStore::resend_message`](super::MessageStore::resend_message) did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResendOutcome {
+    /// A new message (in the outbox, with this id) repeats the old one.
+    Created(String),
+    /// No message has that id.
+    NotFound,
+    /// The message is not `failed` or `undelivered` (or ended with `no_receipt`).
+    NotResendable(MessageStatus),
 }
 
 #[cfg(test)]

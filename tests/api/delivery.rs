@@ -1,7 +1,5 @@
 //! Asynchronous delivery (`Prefer: respond-async`), bulk sends, expiry, and status events for callers.
 
-use std::time::Duration;
-
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
@@ -11,28 +9,6 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use crate::helpers::*;
 
 const SECRET: &str = "a-test-signing-secret";
-
-async fn post_async(app: &TestApp, body: &Value) -> reqwest::Response {
-    app.client
-        .post(format!("{}/send-mms", app.address))
-        .header("prefer", "respond-async")
-        .json(body)
-        .send()
-        .await
-        .unwrap()
-}
-
-/// Polls the message until `done` holds (at most 15 s).
-async fn wait_for(app: &TestApp, id: &str, done: impl Fn(&Value) -> bool) -> Value {
-    for _ in 0..150 {
-        let record = json_body(app.fetch(&format!("/messages/{id}")).await).await;
-        if done(&record) {
-            return record;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("message {id} never got there");
-}
 
 fn status_is(status: &'static str) -> impl Fn(&Value) -> bool {
     move |r| r["status"] == status

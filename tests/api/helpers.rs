@@ -234,3 +234,26 @@ pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) 
     );
     body
 }
+
+/// `POST /send-mms` with `Prefer: respond-async`.
+pub async fn post_async(app: &TestApp, body: &Value) -> reqwest::Response {
+    app.client
+        .post(format!("{}/send-mms", app.address))
+        .header("prefer", "respond-async")
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Polls the message until `done` holds (at most 15 s).
+pub async fn wait_for(app: &TestApp, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..150 {
+        let record = json_body(app.fetch(&format!("/messages/{id}")).await).await;
+        if done(&record) {
+            return record;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("message {id} never got there");
+}

@@ -17,6 +17,7 @@ mod retention;
 mod sandbox;
 mod send_mms;
 mod send_service;
+mod senders;
 mod service;
 // --- webhook hardening ---
 mod webhook_hardening;

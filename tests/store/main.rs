@@ -67,4 +67,9 @@ on_both_backends!(
     a_sent_message_marked_ended_counts_as_ended,
     status_counts_follow_changes_purges_and_deletes,
     expired_keys_and_nonces_are_purged_in_batches,
+    // --- sender pool, pacing, resend ---
+    sender_slots_are_reserved_atomically,
+    paced_messages_wait_in_the_outbox_for_their_slots,
+    resends_are_linked_copies_of_failed_messages,
+    a_powerpack_message_learns_its_sender,
 );

@@ -5,3 +5,6 @@ pub mod health;
 pub mod messages;
 pub mod send_mms;
 pub mod webhooks;
+// --- resend, redelivery ---
+pub mod redeliver;
+pub mod resend;

@@ -73,6 +73,18 @@ pub async fn plivo_status(
         .store()
         .update_status_by_uuid(uuid, &update)
         .await?;
+    // --- sender pool: a Powerpack message learns its number from the callback's `From` ---
+    if let Some(from) = callback
+        .from
+        .as_deref()
+        .and_then(crate::senders::sender_from_callback)
+    {
+        if state.config.senders.powerpack_uuid.is_some() {
+            if let Err(e) = state.delivery.store().learn_sender(uuid, &from).await {
+                tracing::warn!(error = %e, "could not record the Powerpack sender");
+            }
+        }
+    }
     verified.keep_nonce_with(&state, uuid).await;
     match outcome {
         UpdateOutcome::Applied => tracing::debug!(

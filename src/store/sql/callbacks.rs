@@ -44,7 +44,7 @@ pub(crate) async fn claim_callbacks(
     let now = micros(now);
     let rows = query(
         "SELECT e.event_id, e.message_id, e.status, e.error_code, e.occurred_at, e.attempts, \
-         m.callback_url, m.message_uuid, m.recipient_number \
+         COALESCE(e.window_start, e.occurred_at) AS window_start, m.callback_url, m.message_uuid, m.recipient_number \
          FROM callback_events e JOIN messages m ON m.id = e.message_id \
          WHERE e.next_attempt_at IS NOT NULL AND e.next_attempt_at <= $1 \
          AND (e.lease_until IS NULL OR e.lease_until < $1) \
@@ -81,6 +81,7 @@ pub(crate) async fn claim_callbacks(
             error_code: row.try_get("error_code")?,
             occurred_at: time(row.try_get("occurred_at")?)?,
             attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
+            window_start: time(row.try_get("window_start")?)?,
         });
     }
     Ok(claimed)
@@ -108,14 +109,17 @@ pub(crate) async fn record_callback_attempt(
     let delivered = attempt
         .response_status
         .is_some_and(|s| (200..300).contains(&s));
+    // Not delivered and no further try: the retry window ran out (POST /callbacks/redeliver).
+    let exhausted = !delivered && next_attempt_at.is_none();
     query(
         "UPDATE callback_events SET attempts = $2, lease_until = NULL, next_attempt_at = $3, \
-         delivered_at = $4 WHERE event_id = $1",
+         delivered_at = $4, exhausted = $5 WHERE event_id = $1",
     )
     .bind(event_id)
     .bind(i64::from(attempt.attempt))
     .bind(next_attempt_at.map(micros))
     .bind(delivered.then_some(at))
+    .bind(i64::from(exhausted))
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -127,7 +131,8 @@ pub(crate) async fn callback_attempts(
     message_id: &str,
 ) -> Result<Vec<CallbackAttempt>, StoreError> {
     let rows = query(
-        "SELECT a.event_id, e.status, a.attempt, a.at, a.response_status, a.error \
+        "SELECT a.event_id, e.status, a.attempt, a.at, a.response_status, a.error, \
+         CASE WHEN e.exhausted = 1 AND a.attempt = e.attempts THEN 1 ELSE 0 END AS exhausted \
          FROM callback_attempts a JOIN callback_events e ON e.event_id = a.event_id \
          WHERE e.message_id = $1 ORDER BY e.seq, a.attempt",
     )
@@ -145,6 +150,7 @@ pub(crate) async fn callback_attempts(
                     .try_get::<Option<i64>, _>("response_status")?
                     .and_then(|s| u16::try_from(s).ok()),
                 error: row.try_get("error")?,
+                exhausted: row.try_get::<i64, _>("exhausted")? == 1,
             })
         })
         .collect()

@@ -271,6 +271,8 @@ pub(super) fn record_from_row(row: &Row) -> Result<MessageRecord, StoreError> {
         events: Vec::new(),
         callback_attempts: None,
         redacted: row.try_get::<i64, _>("redacted")? != 0,
+        resend_of: None,
+        resent_as: Vec::new(),
     })
 }
 

@@ -9,6 +9,11 @@ mod keys;
 mod messages;
 mod outbox;
 mod retention;
+// --- sender pool, pacing, resend, redelivery ---
+mod notes;
+mod redeliver;
+mod resend;
+mod senders;
 
 use crate::store::db::{query, Db};
 use chrono::{DateTime, Utc};
@@ -33,6 +38,14 @@ pub(crate) use outbox::{
 };
 pub(crate) use retention::{
     delete_message, mark_ended, purge_ended, purge_expired_keys, redact_ended,
+};
+// --- sender pool, pacing, resend, redelivery ---
+pub(crate) use notes::note_event;
+pub(crate) use redeliver::redeliver_callbacks;
+pub(crate) use resend::{resend_links, resend_message};
+pub(crate) use senders::{
+    defer_for_slot, enqueue_paced, learn_sender, reserve_sender_slots, slot_reservations,
+    waiting_for_sender,
 };
 
 /// Unix microseconds, as stored.

@@ -6,12 +6,15 @@ mod keys;
 mod listing;
 mod messages;
 mod retention;
+// --- sender pool, pacing, resend ---
+mod senders;
 
 pub use concurrency::*;
 pub use keys::*;
 pub use listing::*;
 pub use messages::*;
 pub use retention::*;
+pub use senders::*;
 
 use std::collections::HashSet;
 use std::future::Future;

@@ -123,6 +123,7 @@ pub async fn purge_removes_caller_events_and_their_attempts(store: Store) {
             at: at(21),
             response_status: Some(500),
             error: None,
+            exhausted: false,
         };
         store
             .record_callback_attempt(&event.event_id, &attempt, Some(at(30)))
