@@ -60,6 +60,8 @@ impl Dispatcher {
             media_ids: media_ids.into_iter().map(str::to_owned).collect(),
             url: self.status_callback_url.clone(),
             method: self.status_callback_url.as_ref().map(|_| "POST"),
+            message_expiry: None,
+            log: None,
         }
     }
 

@@ -61,6 +61,8 @@ struct Inner {
     messages: Family<StatusLabels, Gauge>,
     queue_depth: Gauge,
     oldest_undelivered_age: Gauge<f64, AtomicU64>,
+    // --- reconciliation ---
+    reconcile: ReconcileMetrics,
     source: RwLock<Option<Arc<dyn MetricsSource>>>,
 }
 
@@ -133,8 +135,11 @@ impl Metrics {
             "Age of the oldest message not yet handed to Plivo (0 when there is none)",
             oldest_undelivered_age.clone(),
         );
+        // --- reconciliation ---
+        let reconcile = ReconcileMetrics::register(&mut registry);
         Self {
             inner: Arc::new(Inner {
+                reconcile,
                 registry,
                 http_requests,
                 http_duration,
@@ -261,6 +266,61 @@ pub fn plivo_outcome<T>(result: &Result<T, AttemptError>) -> &'static str {
         Err(AttemptError::Network(_)) => "network_error",
         Err(AttemptError::Decode { .. }) => "unreadable_answer",
         Err(AttemptError::NoSlot { .. }) => "no_slot",
+    }
+}
+
+// --- reconciliation ---
+
+/// The reconciler's series: checks with Plivo by outcome, messages waiting for a receipt, early
+/// callbacks held.
+struct ReconcileMetrics {
+    reconciliations: Family<OutcomeLabels, Counter>,
+    awaiting_receipt: Gauge,
+    early_callbacks: Gauge,
+}
+
+impl ReconcileMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let reconciliations = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "reconciliations",
+            "Unknown outcomes checked with Plivo's records, by outcome (found, not_found, ambiguous)",
+            reconciliations.clone(),
+        );
+        let awaiting_receipt = Gauge::default();
+        registry.register(
+            "messages_awaiting_receipt",
+            "Messages queued or sent at Plivo whose receipt has not come yet",
+            awaiting_receipt.clone(),
+        );
+        let early_callbacks = Gauge::default();
+        registry.register(
+            "early_callbacks_held",
+            "Status callbacks held until their message takes the UUID",
+            early_callbacks.clone(),
+        );
+        Self {
+            reconciliations,
+            awaiting_receipt,
+            early_callbacks,
+        }
+    }
+}
+
+impl Metrics {
+    /// Counts one reconciliation; `outcome` is `found`, `not_found` or `ambiguous`.
+    pub fn record_reconciliation(&self, outcome: &'static str) {
+        self.inner
+            .reconcile
+            .reconciliations
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
+    /// Sets the messages waiting for a receipt and the early callbacks held.
+    pub fn set_reconcile_gauges(&self, awaiting_receipt: i64, early_callbacks: i64) {
+        self.inner.reconcile.awaiting_receipt.set(awaiting_receipt);
+        self.inner.reconcile.early_callbacks.set(early_callbacks);
     }
 }
 

@@ -7,6 +7,8 @@
 pub mod bulk;
 pub mod callbacks;
 pub mod fleet;
+// --- reconciliation ---
+pub mod reconcile;
 pub mod worker;
 
 use std::sync::Arc;

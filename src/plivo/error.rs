@@ -58,6 +58,21 @@ impl AttemptError {
     }
 }
 
+// --- reconciliation ---
+impl AttemptError {
+    /// Whether this failed attempt may have reached Plivo: a timeout after the request was
+    /// written, a connection that broke after it was written, an unreadable 2xx. Errors before the
+    /// request was written (connection refused, DNS) are plain retries. The one place this is
+    /// decided (README "Delivery guarantees").
+    pub fn outcome_unknown(&self) -> bool {
+        match self {
+            Self::Timeout | Self::Decode { .. } => true,
+            Self::Network(detail) => !detail.starts_with("connection failed"),
+            Self::Status { .. } | Self::NoSlot { .. } => false,
+        }
+    }
+}
+
 /// Why a send failed for good; each variant is one row of the contract's status table.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlivoError {

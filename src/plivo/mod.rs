@@ -4,6 +4,8 @@
 pub mod client;
 pub mod error;
 pub mod limiter;
+// --- reconciliation ---
+pub mod records;
 pub mod retry;
 pub mod send;
 pub mod signature;
@@ -12,6 +14,7 @@ pub mod types;
 pub use client::{PlivoApi, PlivoClient};
 pub use error::{AttemptError, PlivoError};
 pub use limiter::Limiter;
+pub use records::{ListQuery, MessageDetail, MessageList};
 pub use retry::RetryPolicy;
 pub use send::{RetryingSender, Sent};
 pub use types::{SendMessageBody, SendMessageResponse};

@@ -137,7 +137,7 @@ impl RetryingSender {
                 }
                 Err(err) => err,
             };
-            uncertain |= matches!(err, AttemptError::Timeout);
+            uncertain |= err.outcome_unknown();
             let jitter = rand::thread_rng().gen_range(0.0..=1.0);
             match self.policy.decide(retries, err.failure(), jitter) {
                 Decision::Retry(delay) => {
@@ -156,12 +156,13 @@ impl RetryingSender {
                 Decision::GiveUp => {
                     let next = backoff(self.policy.base, retries, jitter);
                     tracing::warn!(plivo.attempts = retries + 1, error = %err, "Plivo send failed");
-                    if uncertain && err.failure() != AttemptError::Timeout.failure() {
-                        // An earlier attempt timed out after it was sent: Plivo may have it, so
-                        // the answer must not say "nothing was sent".
+                    let e = PlivoError::from_last_attempt(err, next);
+                    if uncertain && !e.outcome_unknown() {
+                        // An attempt may have reached Plivo: the answer must not say "nothing
+                        // was sent".
                         return Err(PlivoError::Timeout);
                     }
-                    return Err(PlivoError::from_last_attempt(err, next));
+                    return Err(e);
                 }
             }
         }

@@ -27,6 +27,13 @@ pub struct SendMessageBody {
     /// The callback method, `POST` when `url` is set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub method: Option<&'static str>,
+    // --- reconciliation ---
+    /// Seconds Plivo may keep it in its queue (5 to 10,799): the time left to its deadline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_expiry: Option<u64>,
+    /// `PLIVO_LOG`: `true`, `false`, `number_only` or `content_only`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log: Option<&'static str>,
 }
 
 /// Plivo's 202 answer to a send.
@@ -105,6 +112,8 @@ mod tests {
             media_ids: vec![],
             url: None,
             method: None,
+            message_expiry: None,
+            log: None,
         };
         assert_eq!(
             serde_json::to_value(&body).unwrap(),

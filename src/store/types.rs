@@ -201,6 +201,9 @@ pub struct MessageRecord {
     /// Deliveries of this message's status events to its `callbackUrl` (only in `GET /messages/{id}`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub callback_attempts: Option<Vec<CallbackAttempt>>,
+    // --- reconciliation ---
+    /// Further messages Plivo holds for this one (a retried send that Plivo took twice).
+    pub duplicate_uuids: Vec<String>,
 }
 
 /// One try at posting a status event to a caller's `callbackUrl`.
@@ -365,4 +368,66 @@ mod tests {
             ]
         );
     }
+}
+
+// --- reconciliation ---
+
+/// A message whose outcome is checked with Plivo's records, leased to one reconciler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReconcileItem {
+    /// The message (without events).
+    pub record: MessageRecord,
+    /// When the first attempt to send it started (its creation when unknown).
+    pub first_attempt_at: DateTime<Utc>,
+    /// The asynchronous message's deadline; `None` for a synchronous one.
+    pub deadline: Option<DateTime<Utc>>,
+    /// Ambiguous answers so far.
+    pub tries: u32,
+    /// `PLIVO_LOG` as it was sent (`None`: `true`).
+    pub plivo_log: Option<String>,
+}
+
+/// What a Plivo record told the reconciler about a message it checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reconciled {
+    /// Plivo has it: adopt its UUID and state; `duplicates` are further messages Plivo holds for it.
+    Found {
+        /// Plivo's UUID.
+        message_uuid: String,
+        /// Plivo's state, as this service's status (applied when it moves the message forward).
+        update: StatusUpdate,
+        /// Other UUIDs at Plivo for the same send.
+        duplicates: Vec<String>,
+    },
+    /// Plivo has no such message: an asynchronous one goes back to the outbox, a synchronous one
+    /// ends `failed` with `not_sent`.
+    NotFound,
+    /// Look again at `next` (an ambiguous answer when `counted`, else a postponed lookup).
+    Later {
+        /// When.
+        next: DateTime<Utc>,
+        /// Whether this was an ambiguous answer (it counts towards the backoff).
+        counted: bool,
+        /// Why, for the log.
+        reason: String,
+    },
+    /// Ambiguous until the deadline: `failed` with `ambiguous`, flag kept, never resent.
+    GaveUp,
+}
+
+/// A `queued`/`sent` message whose receipt is overdue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptCheck {
+    /// The message's id.
+    pub id: String,
+    /// Plivo's UUID.
+    pub message_uuid: String,
+    /// Its status now.
+    pub status: MessageStatus,
+    /// Lookups made so far.
+    pub checks: u32,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When its status last changed.
+    pub updated_at: DateTime<Utc>,
 }

@@ -85,10 +85,19 @@ pub async fn plivo_status(
             status = status.as_str(),
             "late or repeated status callback; ignored"
         ),
-        UpdateOutcome::NotFound => tracing::warn!(
-            message.uuid = uuid,
-            "status callback for an unknown message; ignored"
-        ),
+        // --- reconciliation: a callback may come before the send's answer ---
+        UpdateOutcome::NotFound => {
+            tracing::info!(
+                message.uuid = uuid,
+                "status callback for a UUID not recorded yet; held until a message takes it"
+            );
+            state
+                .delivery
+                .store()
+                .hold_early_callback(uuid, &update)
+                .await
+                .map_err(|e| super::messages::store_failure(&e))?;
+        }
     }
     Ok(Json(json!({"status": "ok"})))
 }

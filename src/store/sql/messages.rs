@@ -27,7 +27,10 @@ macro_rules! forward_update {
         concat!(
             "UPDATE messages SET status = $2, message_uuid = COALESCE($3, message_uuid), ",
             "error_code = COALESCE($4, error_code), error_message = COALESCE($5, error_message), ",
-            "updated_at = CASE WHEN updated_at > $6 THEN updated_at ELSE $6 END ",
+            "updated_at = CASE WHEN updated_at > $6 THEN updated_at ELSE $6 END, ",
+            // --- reconciliation: a queued/sent message waits for its receipt from now ---
+            "receipt_check_at = CASE WHEN $2 IN ('queued', 'sent') THEN $6 ELSE NULL END, ",
+            "receipt_checks = 0 ",
             "WHERE ",
             $key,
             " = $1 AND ",
@@ -41,7 +44,7 @@ macro_rules! forward_update {
 pub(super) const MESSAGE_COLUMNS: &str =
     "id, status, recipient_number, sender_number, message_text, media_urls, \
      media_ids, message_uuid, error_code, error_message, outcome_unknown, callback_url, batch_id, \
-     created_at, updated_at";
+     created_at, updated_at, duplicate_uuids";
 
 /// Which column identifies the message of a status update.
 #[derive(Debug, Clone, Copy)]
@@ -232,6 +235,10 @@ pub(crate) async fn update_status(
         let (code, detail) = (u.error_code.as_deref(), u.error_message.as_deref());
         append_event(conn, &id, u.status, at, code, detail, notify).await?;
     }
+    // --- reconciliation: callbacks that came before the UUID ---
+    if let Some(uuid) = &u.message_uuid {
+        Box::pin(super::reconcile::apply_held_callbacks(conn, uuid)).await?;
+    }
     Ok(UpdateOutcome::Applied)
 }
 
@@ -244,7 +251,7 @@ pub(crate) async fn mark_outcome_unknown(
 ) -> Result<(), StoreError> {
     let at = micros(at);
     let current: Option<String> = query_scalar(
-        "UPDATE messages SET outcome_unknown = 1, \
+        "UPDATE messages SET outcome_unknown = 1, reconcile_from = $2, reconcile_next = NULL, \
          updated_at = CASE WHEN updated_at > $2 THEN updated_at ELSE $2 END \
          WHERE id = $1 RETURNING status",
     )
@@ -275,6 +282,10 @@ pub(super) fn record_from_row(row: &Row) -> Result<MessageRecord, StoreError> {
         updated_at: time(row.try_get("updated_at")?)?,
         events: Vec::new(),
         callback_attempts: None,
+        duplicate_uuids: match row.try_get::<Option<String>, _>("duplicate_uuids")? {
+            Some(text) => parse_json_list(&text)?,
+            None => Vec::new(),
+        },
     })
 }
 

@@ -8,6 +8,8 @@ mod callbacks;
 mod keys;
 mod messages;
 mod outbox;
+// --- reconciliation ---
+mod reconcile;
 
 use crate::store::db::{query, Db};
 use chrono::{DateTime, Utc};
@@ -26,6 +28,12 @@ pub(crate) use messages::{
 pub(crate) use outbox::{
     claim_due, enqueue_messages, finish_delivery, heartbeat, leave, outbox_stats, release_lease,
     retry_delivery,
+};
+// --- reconciliation ---
+pub(crate) use reconcile::{
+    await_reconcile, claim_receipt_checks, claim_reconcilable, count_awaiting_receipt,
+    count_held_callbacks, hold_early_callback, mark_no_receipt, resolve, schedule_receipt_check,
+    sweep_held_callbacks, sweep_stalled_sends, take_list_slot, uuids_of_others,
 };
 
 /// Unix microseconds, as stored.
