@@ -93,6 +93,8 @@ impl Background {
                     message_ttl: state.config.delivery.message_ttl,
                     stalled_after,
                     metrics: state.metrics.clone(),
+                    // One check: a slot in the budget and a list request or two.
+                    lease: plivo.timeout * 2 + Duration::from_secs(5),
                 };
                 others.push(tokio::spawn(reconcile::run(reconciler, stop.clone())));
             }

@@ -27,8 +27,10 @@ use crate::store::{
 
 /// How often the reconciler looks for work.
 const TICK: Duration = Duration::from_millis(500);
-/// How long one instance holds a message it checks.
+/// How long one instance holds the receipt lookups it claimed.
 const LEASE: Duration = Duration::from_secs(60);
+/// Messages checked with Plivo's records in one round, at most.
+const PER_ROUND: usize = 25;
 /// Pages of one List Message query read at most (20 each).
 const MAX_PAGES: u32 = 5;
 /// The first wait after an ambiguous answer; doubled each time, at most an hour.
@@ -55,6 +57,8 @@ pub struct Reconciler {
     pub stalled_after: Duration,
     /// The service's metrics.
     pub metrics: Metrics,
+    /// How long one instance holds a message it checks (longer than one check can take).
+    pub lease: Duration,
 }
 
 /// Runs until `stop` turns true.
@@ -140,16 +144,22 @@ impl Reconciler {
             );
         }
         self.store.sweep_held_callbacks().await?;
-        let due = self
-            .store
-            .claim_reconcilable(
-                now,
-                now - chrono(self.config.settle),
-                now + chrono(LEASE),
-                10,
-            )
-            .await?;
-        for item in due {
+        // One at a time, each leased only while it is checked: a process that stops mid-round
+        // holds back one message for one lease, not a batch.
+        for _ in 0..PER_ROUND {
+            let now = Utc::now();
+            let claimed = self
+                .store
+                .claim_reconcilable(
+                    now,
+                    now - chrono(self.config.settle),
+                    now + chrono(self.lease),
+                    1,
+                )
+                .await?;
+            let Some(item) = claimed.into_iter().next() else {
+                break;
+            };
             let outcome = self.check(&item, Utc::now()).await;
             let label = match &outcome {
                 Reconciled::Found { .. } => Some("found"),

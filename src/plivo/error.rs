@@ -230,6 +230,23 @@ mod tests {
     }
 
     #[test]
+    fn only_attempts_that_may_have_reached_plivo_are_unknown() {
+        assert!(AttemptError::Timeout.outcome_unknown());
+        assert!(AttemptError::Network("the answer broke off: reset".into()).outcome_unknown());
+        assert!(AttemptError::Decode {
+            status: 202,
+            detail: "x".into()
+        }
+        .outcome_unknown());
+        assert!(!AttemptError::Network("connection failed: refused".into()).outcome_unknown());
+        assert!(!status(503, None).outcome_unknown());
+        assert!(!AttemptError::NoSlot {
+            retry_after: Duration::ZERO
+        }
+        .outcome_unknown());
+    }
+
+    #[test]
     fn an_unreadable_success_is_never_retried() {
         let e = AttemptError::Decode {
             status: 202,

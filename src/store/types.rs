@@ -187,6 +187,7 @@ pub struct MessageRecord {
     /// Last error message reported.
     pub error_message: Option<String>,
     /// A request to Plivo ended without an answer (e.g. a timeout after sending): Plivo may or may not have it.
+    /// Cleared once the reconciler has checked Plivo's records (kept when they stayed ambiguous).
     pub outcome_unknown: bool,
     /// Where status events go, if anywhere.
     pub callback_url: Option<String>,
@@ -202,7 +203,8 @@ pub struct MessageRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub callback_attempts: Option<Vec<CallbackAttempt>>,
     // --- reconciliation ---
-    /// Further messages Plivo holds for this one (a retried send that Plivo took twice).
+    /// Further messages Plivo holds for this one (a retried synchronous send that Plivo took twice),
+    /// found by the reconciler; usually empty.
     pub duplicate_uuids: Vec<String>,
 }
 

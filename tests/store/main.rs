@@ -54,4 +54,11 @@ on_both_backends!(
     concurrent_inserts_are_all_stored,
     concurrent_status_updates_never_go_backwards,
     ping_answers,
+    // --- reconciliation ---
+    stalled_sync_sends_are_flagged_for_reconciliation,
+    found_adopts_the_uuid_and_state_and_lists_duplicates,
+    an_ambiguous_message_ends_failed_and_stays_flagged,
+    the_list_budget_holds_under_concurrency,
+    early_callbacks_are_applied_when_the_uuid_appears,
+    no_receipt_keeps_the_status,
 );

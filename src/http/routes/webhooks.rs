@@ -23,7 +23,8 @@ pub const STATUS_PATH: &str = "/webhooks/plivo/status";
         description = "Plivo's status callback parameters (MessageUUID, Status, ErrorCode, …), signed with \
                        X-Plivo-Signature-V3/-Ma-V3 and X-Plivo-Signature-V3-Nonce (or the V2 headers)"),
     responses(
-        (status = 200, description = "Accepted (also for repeats and unknown messages)"),
+        (status = 200, description = "Accepted (also for repeats). A callback for a UUID no message has yet is \
+                                      held for an hour and applied when a message takes that UUID"),
         (status = 403, description = "Missing or wrong signature; nothing changed", body = ErrorResponse),
         (status = 503, description = "The message store is not answering", body = ErrorResponse),
     ))]

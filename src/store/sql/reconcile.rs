@@ -189,7 +189,8 @@ pub(crate) async fn resolve(
                  reconcile_next = NULL, reconcile_lease = NULL, reconcile_tries = 0, \
                  next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL, \
                  duplicate_uuids = COALESCE($3, duplicate_uuids), \
-                 updated_at = CASE WHEN updated_at > $4 THEN updated_at ELSE $4 END WHERE id = $1",
+                 updated_at = CASE WHEN updated_at > $4 THEN updated_at ELSE $4 END \
+                 WHERE id = $1 AND reconcile_from IS NOT NULL",
             )
             .bind(id)
             .bind(message_uuid.as_str())
@@ -198,7 +199,8 @@ pub(crate) async fn resolve(
             .execute(&mut *conn)
             .await?;
             if cleared == 0 {
-                return Err(StoreError::MessageNotFound);
+                // Resolved meanwhile (another instance's check whose lease ran out first).
+                return Ok(());
             }
             super::messages::update_status(conn, MessageKey::Id, id, update).await?;
             let current = current_status(conn, id).await?;
@@ -212,13 +214,16 @@ pub(crate) async fn resolve(
                  next_attempt_at = CASE WHEN deadline_at IS NULL THEN NULL ELSE $2 END, \
                  lease_owner = NULL, lease_until = NULL, \
                  updated_at = CASE WHEN updated_at > $2 THEN updated_at ELSE $2 END \
-                 WHERE id = $1 RETURNING deadline_at",
+                 WHERE id = $1 AND reconcile_from IS NOT NULL RETURNING deadline_at",
             )
             .bind(id)
             .bind(now)
             .fetch_optional(&mut *conn)
             .await?;
-            match asynchronous.ok_or(StoreError::MessageNotFound)? {
+            let Some(asynchronous) = asynchronous else {
+                return Ok(()); // resolved meanwhile
+            };
+            match asynchronous {
                 Some(_) => {
                     let current = current_status(conn, id).await?;
                     let detail = "Plivo has no record of it: not sent; sending it again";
@@ -241,7 +246,7 @@ pub(crate) async fn resolve(
         Reconciled::Later { next, counted, .. } => {
             query(
                 "UPDATE messages SET reconcile_next = $2, reconcile_lease = NULL, \
-                 reconcile_tries = reconcile_tries + $3 WHERE id = $1",
+                 reconcile_tries = reconcile_tries + $3 WHERE id = $1 AND reconcile_from IS NOT NULL",
             )
             .bind(id)
             .bind(micros(*next))
@@ -250,13 +255,17 @@ pub(crate) async fn resolve(
             .await?;
         }
         Reconciled::GaveUp => {
-            query(
+            let cleared = query(
                 "UPDATE messages SET reconcile_from = NULL, reconcile_next = NULL, reconcile_lease = NULL, \
-                 next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL WHERE id = $1",
+                 next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL \
+                 WHERE id = $1 AND reconcile_from IS NOT NULL",
             )
             .bind(id)
             .execute(&mut *conn)
             .await?;
+            if cleared == 0 {
+                return Ok(()); // resolved meanwhile
+            }
             let failed = StatusUpdate {
                 status: MessageStatus::Failed,
                 message_uuid: None,

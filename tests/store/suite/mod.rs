@@ -5,11 +5,14 @@ mod concurrency;
 mod keys;
 mod listing;
 mod messages;
+// --- reconciliation ---
+mod reconcile;
 
 pub use concurrency::*;
 pub use keys::*;
 pub use listing::*;
 pub use messages::*;
+pub use reconcile::*;
 
 use std::collections::HashSet;
 use std::future::Future;
