@@ -359,7 +359,7 @@ async fn a_message_without_receipt_is_looked_up_and_ends_no_receipt() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn every_send_carries_message_expiry_and_log() {
+async fn every_send_sync_and_async_carries_message_expiry_and_log() {
     let sim = simulator().await;
     let db = Db::Sqlite(tempfile::tempdir().unwrap());
     let app = Instance::start(
@@ -376,10 +376,15 @@ async fn every_send_carries_message_expiry_and_log() {
         r["messageUuid"].is_string()
     })
     .await;
-    let body = &sim.requests()[0].body;
-    let expiry = body["message_expiry"].as_u64().expect("message_expiry");
-    assert!((590..=600).contains(&expiry), "{body}");
-    assert_eq!(body["log"], "content_only");
+    assert_eq!(app.send("+14155551234", false).await.status().as_u16(), 200);
+    let requests = sim.requests();
+    assert_eq!(requests.len(), 2);
+    for request in &requests {
+        let body = &request.body;
+        let expiry = body["message_expiry"].as_u64().expect("message_expiry");
+        assert!((590..=600).contains(&expiry), "{body}");
+        assert_eq!(body["log"], "content_only");
+    }
     app.stop().await;
 }
 

@@ -17,4 +17,4 @@ pub use limiter::Limiter;
 pub use records::{ListQuery, MessageDetail, MessageList};
 pub use retry::RetryPolicy;
 pub use send::{RetryingSender, Sent};
-pub use types::{SendMessageBody, SendMessageResponse};
+pub use types::{MessageContent, MessageDefaults, SendMessageBody, SendMessageResponse};
