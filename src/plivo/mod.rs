@@ -9,7 +9,10 @@ pub mod records;
 pub mod retry;
 pub mod send;
 pub mod signature;
+// --- webhook hardening ---
+pub mod status_callback;
 pub mod types;
+pub mod webhook_params;
 
 pub use client::{PlivoApi, PlivoClient};
 pub use error::{AttemptError, PlivoError};
