@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::delivery::worker::{self, WorkerConfig};
-use crate::delivery::{callbacks, fleet};
+use crate::delivery::{callbacks, fleet, reconcile};
 use crate::http::AppState;
 use crate::metrics::{Metrics, MetricsSource};
 use crate::plivo::Limiter;
@@ -57,6 +57,7 @@ impl Background {
                 250
             }),
             slot_wait,
+            plivo_log: state.config.reconcile.plivo_log,
         };
         let worker = tokio::spawn(worker::run(
             state.delivery.clone(),
@@ -64,6 +65,7 @@ impl Background {
             stop.clone(),
         ));
         let (stop_heartbeat, heartbeat_stop) = watch::channel(false);
+        let reconcile_limiter = limiter.clone();
         let heartbeat = tokio::spawn(fleet::run(store.clone(), limiter, instance, heartbeat_stop));
         let others = vec![
             tokio::spawn(callbacks::run(
@@ -75,12 +77,38 @@ impl Background {
             )),
             // --- retention ---
             tokio::spawn(crate::retention::run(
-                store,
+                store.clone(),
                 state.config.retention.clone(),
                 state.metrics.clone(),
                 stop.clone(),
             )),
         ];
+        // --- reconciliation ---
+        let mut others = others;
+        match crate::plivo::PlivoClient::new(&state.config.plivo) {
+            Ok(client) => {
+                let plivo = &state.config.plivo;
+                // The longest a synchronous send can take: every attempt with its wait for a slot,
+                // every backoff, and a margin; a send still `sending` after that has no process.
+                let attempts = plivo.max_retries + 1;
+                let stalled_after = (plivo.timeout + crate::plivo::send::SYNC_SLOT_WAIT) * attempts
+                    + crate::plivo::retry::MAX_DELAY * plivo.max_retries
+                    + Duration::from_secs(30);
+                let reconciler = reconcile::Reconciler {
+                    store,
+                    api: Arc::new(client),
+                    limiter: reconcile_limiter,
+                    config: state.config.reconcile.clone(),
+                    message_ttl: state.config.delivery.message_ttl,
+                    stalled_after,
+                    metrics: state.metrics.clone(),
+                    // One check: a slot in the budget and a list request or two.
+                    lease: plivo.timeout * 2 + Duration::from_secs(5),
+                };
+                others.push(tokio::spawn(reconcile::run(reconciler, stop.clone())));
+            }
+            Err(e) => tracing::error!(error = %e, "could not build the reconciler's Plivo client"),
+        }
         Self {
             worker,
             heartbeat,

@@ -59,6 +59,8 @@ struct Inner {
     messages: Family<StatusLabels, Gauge>,
     queue_depth: Gauge,
     oldest_undelivered_age: Gauge<f64, AtomicU64>,
+    // --- reconciliation ---
+    reconcile: ReconcileMetrics,
     source: RwLock<Option<Arc<dyn MetricsSource>>>,
     // --- retention ---
     retention: crate::retention::RetentionMetrics,
@@ -144,8 +146,11 @@ impl Metrics {
             "Messages in the outbox waiting for their sender's slot (PLIVO_SENDER_MPS)",
             waiting_for_sender.clone(),
         );
+        // --- reconciliation ---
+        let reconcile = ReconcileMetrics::register(&mut registry);
         Self {
             inner: Arc::new(Inner {
+                reconcile,
                 registry,
                 http_requests,
                 http_duration,
@@ -266,6 +271,61 @@ fn bounded_method(method: &axum::http::Method) -> &'static str {
         Method::HEAD => "HEAD",
         Method::OPTIONS => "OPTIONS",
         _ => "other",
+    }
+}
+
+// --- reconciliation ---
+
+/// The reconciler's series: checks with Plivo by outcome, messages waiting for a receipt, early
+/// callbacks held.
+struct ReconcileMetrics {
+    reconciliations: Family<OutcomeLabels, Counter>,
+    awaiting_receipt: Gauge,
+    early_callbacks: Gauge,
+}
+
+impl ReconcileMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let reconciliations = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "reconciliations",
+            "Unknown outcomes checked with Plivo's records, by outcome (found, not_found, ambiguous)",
+            reconciliations.clone(),
+        );
+        let awaiting_receipt = Gauge::default();
+        registry.register(
+            "messages_awaiting_receipt",
+            "Messages queued or sent at Plivo whose receipt has not come yet",
+            awaiting_receipt.clone(),
+        );
+        let early_callbacks = Gauge::default();
+        registry.register(
+            "early_callbacks_held",
+            "Status callbacks held until their message takes the UUID",
+            early_callbacks.clone(),
+        );
+        Self {
+            reconciliations,
+            awaiting_receipt,
+            early_callbacks,
+        }
+    }
+}
+
+impl Metrics {
+    /// Counts one reconciliation; `outcome` is `found`, `not_found` or `ambiguous`.
+    pub fn record_reconciliation(&self, outcome: &'static str) {
+        self.inner
+            .reconcile
+            .reconciliations
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
+    /// Sets the messages waiting for a receipt and the early callbacks held.
+    pub fn set_reconcile_gauges(&self, awaiting_receipt: i64, early_callbacks: i64) {
+        self.inner.reconcile.awaiting_receipt.set(awaiting_receipt);
+        self.inner.reconcile.early_callbacks.set(early_callbacks);
     }
 }
 

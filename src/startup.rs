@@ -47,6 +47,8 @@ pub fn build_plivo(
             status_callback_url: config.status_callback_url(),
             // --- sender pool: a Powerpack instead of src ---
             powerpack_uuid: config.senders.powerpack_uuid.clone(),
+            // --- reconciliation ---
+            log: Some(config.reconcile.plivo_log.as_str()),
         });
     if let Some(metrics) = metrics {
         sender = sender.with_metrics(metrics);

@@ -16,7 +16,8 @@ use axum::Router;
 use mms_gateway::config::Config;
 use mms_gateway::http::{router, AppState, MAX_BODY_BYTES};
 use mms_gateway::plivo::{
-    AttemptError, PlivoApi, RetryPolicy, RetryingSender, SendMessageBody, SendMessageResponse,
+    AttemptError, ListQuery, MessageDetail, MessageList, PlivoApi, RetryPolicy, RetryingSender,
+    SendMessageBody, SendMessageResponse,
 };
 use mms_gateway::send::Sender;
 use proptest::prelude::*;
@@ -38,6 +39,19 @@ impl PlivoApi for CountingPlivo {
             message: "message(s) queued".into(),
             message_uuid: vec!["uuid".into()],
             invalid_number: None,
+        })
+    }
+
+    async fn get_message(&self, _uuid: &str) -> Result<Option<MessageDetail>, AttemptError> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(None)
+    }
+
+    async fn list_messages(&self, _query: &ListQuery) -> Result<MessageList, AttemptError> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(MessageList {
+            meta: Default::default(),
+            objects: vec![],
         })
     }
 }

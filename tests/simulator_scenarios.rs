@@ -69,7 +69,7 @@ async fn magic_numbers_script_http_outcomes() {
     )
     .await;
 
-    assert_eq!(MAGIC_NUMBERS.len(), 10);
+    assert_eq!(MAGIC_NUMBERS.len(), 14);
 }
 
 #[tokio::test]

@@ -10,6 +10,8 @@ mod url_checks;
 // --- sender pool, pacing, caller event retries ---
 pub mod callback_retry;
 pub mod senders;
+// --- reconciliation ---
+pub mod reconcile;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -91,6 +93,9 @@ pub struct Config {
     pub senders: senders::SendersConfig,
     /// `CALLBACK_RETRY_WINDOW_SECONDS`: how long a status event for a caller is retried.
     pub callback_retry_window: Duration,
+    // --- reconciliation ---
+    /// Resolving unknown outcomes and missing receipts with Plivo (`src/config/reconcile.rs`).
+    pub reconcile: reconcile::ReconcileConfig,
 }
 
 /// A setting that is missing or wrong; its `Display` is the one line printed before exiting with code 2.
@@ -185,6 +190,8 @@ impl Config {
         let mut plivo = plivo;
         plivo.sender_number = senders.numbers.first().cloned().unwrap_or_default();
         let callback_retry_window = callback_retry::retry_window(&get)?;
+        // --- reconciliation ---
+        let reconcile = reconcile::ReconcileConfig::from_lookup(&get)?;
         Ok(Self {
             plivo,
             host,
@@ -199,6 +206,7 @@ impl Config {
             retention,
             senders,
             callback_retry_window,
+            reconcile,
         })
     }
 
@@ -428,6 +436,7 @@ impl fmt::Debug for Config {
             .field("ops", &self.ops)
             .field("delivery", &self.delivery)
             .field("retention", &self.retention)
+            .field("reconcile", &self.reconcile)
             .finish()
     }
 }

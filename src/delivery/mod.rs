@@ -11,6 +11,8 @@ pub mod fleet;
 pub mod pacing;
 // --- resend ---
 mod resend;
+// --- reconciliation ---
+pub mod reconcile;
 pub mod worker;
 
 use std::sync::Arc;
@@ -47,6 +49,12 @@ impl Delivery {
             senders: crate::senders::SenderPool::new(Vec::new(), None),
             pacing: None,
         }
+    }
+
+    // --- reconciliation ---
+    /// `MESSAGE_TTL_SECONDS`: every message's deadline after its creation.
+    pub fn message_ttl(&self) -> Duration {
+        self.message_ttl
     }
 
     /// The message store.

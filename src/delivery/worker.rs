@@ -18,6 +18,7 @@ use tokio::task::JoinSet;
 
 use super::bulk::{assign, join_destinations, Assignment, RECIPIENTS_PER_CALL};
 use super::{update, Delivery};
+use crate::config::reconcile::PlivoLog;
 use crate::plivo::retry::backoff;
 use crate::plivo::{AttemptError, AttemptOutcome, MessageContent, PlivoError};
 use crate::store::{ClaimedMessage, MessageStatus, StoreError};
@@ -35,6 +36,8 @@ pub struct WorkerConfig {
     pub poll: Duration,
     /// How long one attempt may wait for a slot within Plivo's limits.
     pub slot_wait: Duration,
+    /// `PLIVO_LOG`, passed as `log` on every send and kept on messages awaiting reconciliation.
+    pub plivo_log: PlivoLog,
 }
 
 /// Runs until `stop` turns true, then lets in-flight sends finish (the caller bounds how long).
@@ -85,6 +88,7 @@ pub async fn run(delivery: Delivery, config: WorkerConfig, mut stop: watch::Rece
                 Arc::clone(&owner),
                 group,
                 config.slot_wait,
+                config.plivo_log,
                 slot,
                 stop.clone(),
             ));
@@ -129,10 +133,20 @@ async fn deliver(
     owner: Arc<str>,
     group: Vec<ClaimedMessage>,
     slot_wait: Duration,
+    plivo_log: PlivoLog,
     _slot: OwnedSemaphorePermit,
     stop: watch::Receiver<bool>,
 ) {
-    if let Err(e) = try_deliver(&delivery, &owner, group, slot_wait, stop).await {
+    if let Err(e) = try_deliver(
+        &delivery,
+        &owner,
+        group,
+        slot_wait,
+        plivo_log.as_str(),
+        stop,
+    )
+    .await
+    {
         // The lease runs out and another attempt follows; nothing is lost.
         tracing::error!(error = %e, "could not record a delivery outcome");
     }
@@ -143,11 +157,24 @@ async fn try_deliver(
     owner: &str,
     group: Vec<ClaimedMessage>,
     slot_wait: Duration,
+    plivo_log: &'static str,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), StoreError> {
     let store = delivery.store();
     let now = Utc::now();
-    let (expired, live): (Vec<_>, Vec<_>) = group.into_iter().partition(|m| m.deadline <= now);
+    // A message whose previous worker stopped mid-send is not sent again blind: Plivo's records
+    // decide first (README "Delivery guarantees").
+    let (taken_over, group): (Vec<_>, Vec<_>) = group.into_iter().partition(|m| m.taken_over);
+    for m in &taken_over {
+        let detail = "waiting for Plivo's records before any further attempt";
+        store
+            .await_reconcile(owner, &m.record.id, now, detail, plivo_log)
+            .await?;
+    }
+    // With less than MIN_EXPIRY left, Plivo could not be given a valid `message_expiry`.
+    let (expired, live): (Vec<_>, Vec<_>) = group.into_iter().partition(|m| {
+        m.deadline - now < chrono::Duration::from_std(MIN_EXPIRY).unwrap_or_default()
+    });
     for m in &expired {
         let mut failed = update(MessageStatus::Failed);
         failed.error_code = Some("expired".to_owned());
@@ -174,6 +201,9 @@ async fn try_deliver(
             media_ids: &first.record.media_ids,
         },
     );
+    // --- reconciliation: Plivo never dispatches it after its deadline ---
+    let earliest = live.iter().map(|m| m.deadline).min().unwrap_or(now);
+    let body = body.with_message_expiry(message_expiry(earliest - now));
     // On shutdown a message still waiting for a slot goes back to the outbox at once (nothing was
     // sent), for another instance to take without waiting for the lease to run out.
     let stopping = async move {
@@ -220,10 +250,20 @@ async fn try_deliver(
                 store.release_lease(owner, &m.record.id).await?;
             }
         }
-        // An unknown outcome is retried with the flag set (a reconciler asking Plivo first
-        // belongs here).
-        Err(err) if err.outcome() != AttemptOutcome::Permanent => {
-            let unknown = err.outcome() == AttemptOutcome::Unknown;
+        Err(err) if err.outcome() == AttemptOutcome::Unknown => {
+            // It may have reached Plivo: no blind retry; the reconciler asks Plivo first.
+            let detail = format!(
+                "attempt {} ended without a readable answer: {err}; checking with Plivo before any further attempt",
+                first.attempts
+            );
+            for m in &live {
+                store
+                    .await_reconcile(owner, &m.record.id, Utc::now(), &detail, plivo_log)
+                    .await?;
+            }
+        }
+        Err(err) if err.outcome() == AttemptOutcome::Retryable => {
+            let unknown = false;
             let policy = delivery.plivo().policy();
             for m in &live {
                 let jitter = rand::thread_rng().gen_range(0.0..=1.0);
@@ -248,6 +288,17 @@ async fn try_deliver(
     }
     Ok(())
 }
+
+/// `message_expiry` for `left` to the deadline: whole seconds, rounded down, within Plivo's
+/// 5 to 10,799.
+pub(crate) fn message_expiry(left: chrono::Duration) -> u64 {
+    u64::try_from(left.num_seconds())
+        .unwrap_or(0)
+        .clamp(5, 10_799)
+}
+
+/// The least `message_expiry` Plivo takes; a message with less time left is not sent.
+const MIN_EXPIRY: Duration = Duration::from_secs(5);
 
 #[cfg(test)]
 mod tests {
@@ -278,6 +329,7 @@ mod tests {
                 redacted: false,
                 resend_of: None,
                 resent_as: vec![],
+                duplicate_uuids: vec![],
             },
             attempts: 1,
             deadline: now,

@@ -7,6 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use super::error::AttemptError;
+use super::records::{ListQuery, MessageDetail, MessageList};
 use super::retry::parse_retry_after;
 use super::types::{ErrorBody, SendMessageBody, SendMessageResponse};
 use crate::config::PlivoConfig;
@@ -21,6 +22,13 @@ pub trait PlivoApi: Send + Sync {
         &self,
         body: &SendMessageBody,
     ) -> Result<SendMessageResponse, AttemptError>;
+
+    // --- reconciliation ---
+    /// `GET …/Message/{uuid}/`: Plivo's record of one message; `None` when Plivo has none (404).
+    async fn get_message(&self, message_uuid: &str) -> Result<Option<MessageDetail>, AttemptError>;
+
+    /// `GET …/Message/?…`: one page of Plivo's records matching `query`.
+    async fn list_messages(&self, query: &ListQuery) -> Result<MessageList, AttemptError>;
 }
 
 /// The real client: one pooled, kept-alive `reqwest::Client` with a per-attempt timeout.
@@ -88,42 +96,85 @@ impl PlivoApi for PlivoClient {
             .await
             .map_err(transport_error)?;
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, SystemTime::now()));
-        let (bytes, cut) = read_capped(response).await.map_err(transport_error)?;
-        if (200..300).contains(&status) {
-            if cut {
-                return Err(AttemptError::Decode {
-                    status,
-                    detail: format!("the answer is larger than {MAX_ANSWER_BYTES} bytes"),
-                });
-            }
-            let answer: SendMessageResponse =
-                serde_json::from_slice(&bytes).map_err(|e| AttemptError::Decode {
-                    status,
-                    detail: e.to_string(),
-                })?;
-            return check_uuids(answer, body).map_err(|detail| AttemptError::Decode {
-                status,
-                detail: detail.to_owned(),
-            });
-        }
-        let (api_id, message) = ErrorBody::parse(&bytes);
-        let message = if message.chars().count() > MAX_ERROR_CHARS {
-            message.chars().take(MAX_ERROR_CHARS).collect::<String>() + "…"
-        } else {
-            message
-        };
-        Err(AttemptError::Status {
+        let answer: SendMessageResponse = read_answer(response).await?;
+        check_uuids(answer, body).map_err(|detail| AttemptError::Decode {
             status,
-            message,
-            api_id,
-            retry_after,
+            detail: detail.to_owned(),
         })
     }
+
+    // --- reconciliation ---
+    async fn get_message(&self, message_uuid: &str) -> Result<Option<MessageDetail>, AttemptError> {
+        let mut url = self.message_url.clone();
+        url.path_segments_mut()
+            .map_err(|()| AttemptError::Network("the base URL cannot carry a path".to_owned()))?
+            .pop_if_empty()
+            .push(message_uuid)
+            .push("");
+        let response = self
+            .http
+            .get(url)
+            .basic_auth(&self.auth_id, Some(self.auth_token.expose_secret()))
+            .send()
+            .await
+            .map_err(transport_error)?;
+        match read_answer(response).await {
+            Ok(detail) => Ok(Some(detail)),
+            Err(AttemptError::Status { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn list_messages(&self, query: &ListQuery) -> Result<MessageList, AttemptError> {
+        let mut url = self.message_url.clone();
+        url.query_pairs_mut().extend_pairs(query.params());
+        let response = self
+            .http
+            .get(url)
+            .basic_auth(&self.auth_id, Some(self.auth_token.expose_secret()))
+            .send()
+            .await
+            .map_err(transport_error)?;
+        read_answer(response).await
+    }
+}
+
+/// Reads one answer of Plivo's: a 2xx body as `T`, anything else as [`AttemptError::Status`]; the
+/// body is read up to [`MAX_ANSWER_BYTES`].
+async fn read_answer<T: serde::de::DeserializeOwned>(
+    response: reqwest::Response,
+) -> Result<T, AttemptError> {
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, SystemTime::now()));
+    let (bytes, cut) = read_capped(response).await.map_err(transport_error)?;
+    if (200..300).contains(&status) {
+        if cut {
+            return Err(AttemptError::Decode {
+                status,
+                detail: format!("the answer is larger than {MAX_ANSWER_BYTES} bytes"),
+            });
+        }
+        return serde_json::from_slice(&bytes).map_err(|e| AttemptError::Decode {
+            status,
+            detail: e.to_string(),
+        });
+    }
+    let (api_id, message) = ErrorBody::parse(&bytes);
+    let message = if message.chars().count() > MAX_ERROR_CHARS {
+        message.chars().take(MAX_ERROR_CHARS).collect::<String>() + "…"
+    } else {
+        message
+    };
+    Err(AttemptError::Status {
+        status,
+        message,
+        api_id,
+        retry_after,
+    })
 }
 
 /// A success names a message UUID for every destination: one non-blank UUID per `dst` entry that
@@ -166,7 +217,8 @@ async fn read_capped(mut response: reqwest::Response) -> Result<(Vec<u8>, bool),
 
 /// Turns a reqwest error into an attempt failure without ever including the URL's credentials.
 fn transport_error(err: reqwest::Error) -> AttemptError {
-    if err.is_timeout() {
+    // A connection that timed out was never made: nothing was written (a plain retry).
+    if err.is_timeout() && !err.is_connect() {
         AttemptError::Timeout
     } else {
         let kind = if err.is_connect() {

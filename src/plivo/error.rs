@@ -65,6 +65,17 @@ impl AttemptError {
     }
 }
 
+// --- reconciliation ---
+impl AttemptError {
+    /// Whether this failed attempt may have reached Plivo: a timeout after the request was
+    /// written, a connection that broke after it was written, an unreadable 2xx. Errors before the
+    /// request was written (connection refused, DNS) are plain retries. The one place this is
+    /// decided (README "Delivery guarantees").
+    pub fn outcome_unknown(&self) -> bool {
+        self.outcome() == AttemptOutcome::Unknown
+    }
+}
+
 /// Why a send failed for good; each variant is one row of the contract's status table.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlivoError {
@@ -267,6 +278,23 @@ mod tests {
         assert!(matches!(unreadable, PlivoError::Unreadable(_)));
         assert!(unreadable.outcome_unknown());
         assert!(!PlivoError::from_last_attempt(status(409, None), next).outcome_unknown());
+    }
+
+    #[test]
+    fn only_attempts_that_may_have_reached_plivo_are_unknown() {
+        assert!(AttemptError::Timeout.outcome_unknown());
+        assert!(AttemptError::Network("the answer broke off: reset".into()).outcome_unknown());
+        assert!(AttemptError::Decode {
+            status: 202,
+            detail: "x".into()
+        }
+        .outcome_unknown());
+        assert!(!AttemptError::Network("connection failed: refused".into()).outcome_unknown());
+        assert!(!status(503, None).outcome_unknown());
+        assert!(!AttemptError::NoSlot {
+            retry_after: Duration::ZERO
+        }
+        .outcome_unknown());
     }
 
     #[test]

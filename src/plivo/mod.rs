@@ -5,6 +5,8 @@ pub mod client;
 pub mod error;
 pub mod limiter;
 pub mod outcome;
+// --- reconciliation ---
+pub mod records;
 pub mod retry;
 pub mod send;
 pub mod signature;
@@ -17,6 +19,7 @@ pub use client::{PlivoApi, PlivoClient};
 pub use error::{AttemptError, PlivoError};
 pub use limiter::Limiter;
 pub use outcome::{AttemptOutcome, StatusClass};
+pub use records::{ListQuery, MessageDetail, MessageList};
 pub use retry::RetryPolicy;
 pub use send::{RetryNote, RetryingSender, Sent};
 pub use types::{MessageContent, MessageDefaults, SendMessageBody, SendMessageResponse};

@@ -43,11 +43,11 @@ impl StatusClass {
 pub enum AttemptOutcome {
     /// Plivo took the message: a 2xx with its JSON.
     Accepted,
-    /// The request may have reached Plivo without a complete, readable answer: a timeout, or a
-    /// 2xx whose body cannot be read. Plivo may hold the message; a resend could duplicate it.
+    /// The request may have reached Plivo without a complete, readable answer: a timeout, a
+    /// connection that broke after the request was written, or a 2xx whose body cannot be read. Plivo may hold the message; a resend could duplicate it.
     Unknown,
     /// Plivo did not take it and another attempt may succeed: 429, 5xx, a connection that could
-    /// not be made or broke, no slot within the limits.
+    /// not be made, no slot within the limits.
     Retryable,
     /// Plivo refused it for good (every other status): never resent.
     Permanent,
@@ -59,6 +59,11 @@ impl AttemptOutcome {
         match result {
             Ok(_) => Self::Accepted,
             Err(AttemptError::Timeout | AttemptError::Decode { .. }) => Self::Unknown,
+            // A connection that broke after the request was written may have delivered it; one
+            // that could not be made did not.
+            Err(AttemptError::Network(detail)) if !detail.starts_with("connection failed") => {
+                Self::Unknown
+            }
             Err(AttemptError::Network(_) | AttemptError::NoSlot { .. }) => Self::Retryable,
             Err(AttemptError::Status { status, .. }) if StatusClass::of(*status).is_transient() => {
                 Self::Retryable
@@ -133,8 +138,17 @@ mod tests {
         assert_eq!(AttemptOutcome::of(&status(503)), Retryable);
         assert_eq!(AttemptOutcome::of(&status(429)), Retryable);
         assert_eq!(
-            AttemptOutcome::of(&Err::<(), _>(AttemptError::Network("refused".into()))),
+            AttemptOutcome::of(&Err::<(), _>(AttemptError::Network(
+                "connection failed: refused".into()
+            ))),
             Retryable
+        );
+        // Broken after the request was written: Plivo may have it.
+        assert_eq!(
+            AttemptOutcome::of(&Err::<(), _>(AttemptError::Network(
+                "the answer broke off: reset".into()
+            ))),
+            Unknown
         );
         assert_eq!(AttemptOutcome::of(&status(400)), Permanent);
         assert_eq!(AttemptOutcome::of(&status(409)), Permanent);

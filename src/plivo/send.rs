@@ -204,12 +204,13 @@ impl RetryingSender {
                 Decision::GiveUp => {
                     let next = backoff(self.policy.base, retries, jitter);
                     tracing::warn!(plivo.attempts = retries + 1, error = %err, "Plivo send failed");
-                    if uncertain && err.outcome() != AttemptOutcome::Unknown {
-                        // An earlier attempt's outcome is unknown: Plivo may have it, so the
-                        // answer must not say "nothing was sent".
+                    let e = PlivoError::from_last_attempt(err, next);
+                    if uncertain && !e.outcome_unknown() {
+                        // An attempt may have reached Plivo: the answer must not say "nothing
+                        // was sent".
                         return Err(PlivoError::Timeout);
                     }
-                    return Err(PlivoError::from_last_attempt(err, next));
+                    return Err(e);
                 }
             }
         }

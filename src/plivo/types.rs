@@ -31,6 +31,13 @@ pub struct SendMessageBody {
     /// The callback method, `POST` when `url` is set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub method: Option<&'static str>,
+    // --- reconciliation ---
+    /// Seconds Plivo may keep it in its queue (5 to 10,799): the time left to its deadline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_expiry: Option<u64>,
+    /// `PLIVO_LOG`: `true`, `false`, `number_only` or `content_only`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log: Option<&'static str>,
 }
 
 /// What every message sent from this account carries, whoever builds it (the synchronous path,
@@ -43,6 +50,9 @@ pub struct MessageDefaults {
     /// `powerpack_uuid` (`PLIVO_POWERPACK_UUID`): sent instead of `src` for a message with no
     /// sender number (docs/plivo-api.md §9).
     pub powerpack_uuid: Option<String>,
+    // --- reconciliation ---
+    /// `log`: `PLIVO_LOG` (`true`, `false`, `number_only` or `content_only`).
+    pub log: Option<&'static str>,
 }
 
 /// The content of one Plivo request, borrowed from a checked message or a stored record.
@@ -89,7 +99,17 @@ impl SendMessageBody {
                 .collect(),
             method: url.as_ref().map(|_| "POST"),
             url,
+            message_expiry: None,
+            log: defaults.log,
         }
+    }
+
+    // --- reconciliation ---
+    /// Sets `message_expiry`: the seconds Plivo may keep the message in its queue (the time left
+    /// to its deadline, 5 to 10,799; README "Delivery guarantees").
+    pub fn with_message_expiry(mut self, seconds: u64) -> Self {
+        self.message_expiry = Some(seconds.clamp(5, 10_799));
+        self
     }
 }
 
@@ -179,6 +199,7 @@ mod tests {
         let defaults = MessageDefaults {
             status_callback_url: Some("https://gw.example/webhooks/plivo/status".into()),
             powerpack_uuid: None,
+            log: None,
         };
         let body = SendMessageBody::new(
             &defaults,
@@ -192,6 +213,16 @@ mod tests {
                    "media_urls": ["https://e.com/a.gif"],
                    "url": "https://gw.example/webhooks/plivo/status", "method": "POST"})
         );
+        // --- reconciliation: log from the account, message_expiry per message ---
+        let defaults = MessageDefaults {
+            status_callback_url: None,
+            log: Some("false"),
+            powerpack_uuid: None,
+        };
+        let body = SendMessageBody::new(&defaults, "+14155550100", "+1".into(), content(None))
+            .with_message_expiry(3);
+        assert_eq!(body.log, Some("false"));
+        assert_eq!(body.message_expiry, Some(5), "at least Plivo's 5 s");
     }
 
     #[test]
@@ -199,6 +230,7 @@ mod tests {
         let defaults = MessageDefaults {
             status_callback_url: None,
             powerpack_uuid: Some("pp-1".into()),
+            log: None,
         };
         let content = MessageContent {
             text: Some("hi"),

@@ -23,12 +23,32 @@ pub(crate) struct Target {
 
 /// Plays the script of one message in a spawned task: every `callback_step`, the next status
 /// updates the MDR and, when the send had a `url`, is posted to it.
-pub(crate) fn spawn_script(state: SimulatorState, uuid: Uuid, target: Option<Target>) {
+/// With `all_now`, the whole script is played before this returns (callbacks that arrive
+/// before the send's answer).
+pub(crate) async fn spawn_script(
+    state: SimulatorState,
+    uuid: Uuid,
+    target: Option<Target>,
+    all_now: bool,
+) {
+    let Some(record) = state.message(uuid) else {
+        return;
+    };
+    let script = callback_script(&record.to);
+    if all_now {
+        for (index, step) in script.iter().copied().enumerate() {
+            let Some(record) = state.advance(uuid, step.status, step.error_code) else {
+                return;
+            };
+            let Some(target) = &target else { continue };
+            let params = callback_params(&record, step, index + 1);
+            for _ in 0..step.copies {
+                deliver(&state, target, &params).await;
+            }
+        }
+        return;
+    }
     tokio::spawn(async move {
-        let Some(record) = state.message(uuid) else {
-            return;
-        };
-        let script = callback_script(&record.to);
         let step_pause = state.config().callback_step;
         for (index, step) in script.into_iter().enumerate() {
             tokio::time::sleep(step_pause).await;

@@ -4,6 +4,8 @@
 //! * `POST /v1/Account/{auth_id}/Message/` validates like Plivo and answers 202 with one message
 //!   UUID per valid destination; magic recipient numbers ([`MAGIC_NUMBERS`]) script failures.
 //! * `GET /v1/Account/{auth_id}/Message/{uuid}/` answers the message's MDR.
+//! * `GET /v1/Account/{auth_id}/Message/?…` lists the accepted messages with Plivo's filters, at
+//!   most 20 a page and 20 list requests a minute (429 beyond).
 //! * When a send has `url`, signed status callbacks (V3 and V2 headers) follow, `callback_step`
 //!   apart, retried on a non-2xx answer.
 //!
@@ -16,6 +18,8 @@
 //! ```
 
 mod callbacks;
+// --- reconciliation ---
+mod list;
 mod mdr;
 mod scenarios;
 mod send;
@@ -76,6 +80,18 @@ pub struct RecordedRequest {
     pub body: serde_json::Value,
     /// When it arrived.
     pub received_at: DateTime<Utc>,
+}
+
+// --- reconciliation ---
+/// One List Messages request the simulator received.
+#[derive(Debug, Clone)]
+pub struct RecordedList {
+    /// The query parameters.
+    pub params: std::collections::HashMap<String, String>,
+    /// When it arrived.
+    pub received_at: DateTime<Utc>,
+    /// Whether it was answered (`false`: refused with 429, over 20 a minute).
+    pub admitted: bool,
 }
 
 /// One status-callback attempt the simulator made.

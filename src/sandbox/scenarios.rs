@@ -22,6 +22,11 @@ pub const MAGIC_NUMBERS: &[MagicNumber] = &[
     MagicNumber { number: "+14155550011", behaviour: "202; callbacks queued → failed (ErrorCode 120, MMS too large)" },
     MagicNumber { number: "+14155550012", behaviour: "202; callbacks queued → sent → delivered, each sent twice (duplicates)" },
     MagicNumber { number: "+14155550013", behaviour: "202; callbacks out of order: queued → delivered → sent" },
+    // --- reconciliation ---
+    MagicNumber { number: "+14155550030", behaviour: "accepted and recorded, but the answer is lost (the connection drops) on the first request; answered on the next (repeats)" },
+    MagicNumber { number: "+14155550031", behaviour: "never answers and never records on the first request (hangs for hang_for, then drops the connection); accepted on the next (repeats)" },
+    MagicNumber { number: "+14155550032", behaviour: "202; callbacks queued → sent, then no receipt ever (the MDR stays sent)" },
+    MagicNumber { number: "+14155550033", behaviour: "202; its callbacks queued → sent arrive before the send's answer, and no more follow" },
 ];
 
 /// What a send request containing a magic number turns into at the HTTP level.
@@ -39,6 +44,15 @@ pub(crate) enum SendScenario {
     Unavailable,
     /// 403 geo permission.
     GeoForbidden,
+    /// Accepted, but the answer is lost on odd-numbered requests.
+    AnswerLost,
+    /// No answer and no record on odd-numbered requests.
+    NeverAnswers,
+}
+
+/// Whether the callbacks of a message to `digits` come before the send's answer.
+pub(crate) fn early_callback(digits: &str) -> bool {
+    digits == "14155550033"
 }
 
 /// The HTTP-level scenario for a sanitized destination (digits without `+`), if any.
@@ -50,6 +64,8 @@ pub(crate) fn send_scenario(digits: &str) -> Option<SendScenario> {
         "14155550004" => SendScenario::Hang,
         "14155550005" => SendScenario::Unavailable,
         "14155550006" => SendScenario::GeoForbidden,
+        "14155550030" => SendScenario::AnswerLost,
+        "14155550031" => SendScenario::NeverAnswers,
         _ => return None,
     })
 }
@@ -123,6 +139,7 @@ pub(crate) fn callback_script(digits: &str) -> Vec<Step> {
             step(Delivered, None, 1),
             step(Sent, None, 1),
         ],
+        "14155550032" | "14155550033" => vec![step(Queued, None, 1), step(Sent, None, 1)],
         _ => vec![
             step(Queued, None, 1),
             step(Sent, None, 1),
@@ -142,6 +159,7 @@ mod tests {
             assert!(PhoneNumber::parse(magic.number).is_ok(), "{}", magic.number);
             let digits = &magic.number[1..];
             let scripted = send_scenario(digits).is_some()
+                || early_callback(digits)
                 || callback_script(digits).len() != 3
                 || callback_script(digits)[0].copies == 2
                 || callback_script(digits)[2].status != Status::Delivered;

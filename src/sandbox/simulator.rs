@@ -17,7 +17,7 @@ use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use super::callbacks::{spawn_script, Target};
-use super::scenarios::{send_scenario, SendScenario, Status};
+use super::scenarios::{early_callback, send_scenario, SendScenario, Status};
 use super::send::{validate, SendRequest};
 use super::state::{MessageRecord, SimulatorState};
 use super::{mdr, RecordedRequest};
@@ -30,7 +30,9 @@ pub fn router(state: SimulatorState) -> Router {
     Router::new()
         .route(
             "/v1/Account/{auth_id}/Message/",
-            post(send_message).fallback(method_not_allowed),
+            post(send_message)
+                .get(super::list::list_messages)
+                .fallback(method_not_allowed),
         )
         .route(
             "/v1/Account/{auth_id}/Message/{message_uuid}/",
@@ -59,7 +61,7 @@ fn too_many_requests() -> Response {
 }
 
 /// Basic auth must name the path's account and carry the configured token.
-fn authorized(state: &SimulatorState, path_auth_id: &str, headers: &HeaderMap) -> bool {
+pub(crate) fn authorized(state: &SimulatorState, path_auth_id: &str, headers: &HeaderMap) -> bool {
     let config = state.config();
     let Some(encoded) = headers
         .get(header::AUTHORIZATION)
@@ -85,7 +87,7 @@ fn authorized(state: &SimulatorState, path_auth_id: &str, headers: &HeaderMap) -
     id == config.auth_id && path_auth_id == config.auth_id && token_ok
 }
 
-fn unauthorized() -> Response {
+pub(crate) fn unauthorized() -> Response {
     error(
         StatusCode::UNAUTHORIZED,
         "authentication credentials were not provided",
@@ -152,7 +154,34 @@ async fn send_message(
     if let Some(response) = play_scenario(&state, &send).await {
         return response;
     }
-    accept(&state, send, requester_ip)
+    // --- reconciliation: answers that go astray ---
+    let lost = lose_answer(&state, &send);
+    let early = send.valid.iter().any(|d| early_callback(d));
+    let response = accept(&state, send, requester_ip, early).await;
+    if lost {
+        tracing::info!("simulator: accepted, dropping the answer");
+        return dropped_connection();
+    }
+    response
+}
+
+/// `+14155550030` on odd-numbered requests: accepted and recorded, but the answer is lost.
+fn lose_answer(state: &SimulatorState, send: &SendRequest) -> bool {
+    send.valid
+        .iter()
+        .find(|d| send_scenario(d) == Some(SendScenario::AnswerLost))
+        .is_some_and(|d| state.bump_magic(d) % 2 == 1)
+}
+
+/// An answer whose body breaks off: the client sees the connection end without a readable answer.
+fn dropped_connection() -> Response {
+    let broken = futures::stream::once(async {
+        Err::<axum::body::Bytes, std::io::Error>(std::io::Error::other("connection dropped"))
+    });
+    Response::builder()
+        .status(StatusCode::ACCEPTED)
+        .body(axum::body::Body::from_stream(broken))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
 /// Applies the first HTTP-level magic scenario among the valid destinations, if any. `None`
@@ -186,11 +215,26 @@ async fn play_scenario(state: &SimulatorState, send: &SendRequest) -> Option<Res
             StatusCode::FORBIDDEN,
             "Geo-permission to the destination country is not enabled",
         )),
+        // Handled after acceptance (`lose_answer`).
+        SendScenario::AnswerLost => None,
+        SendScenario::NeverAnswers => {
+            if state.bump_magic(digits) % 2 == 1 {
+                tokio::time::sleep(state.config().hang_for).await;
+                return Some(dropped_connection());
+            }
+            None
+        }
     }
 }
 
-/// Queues one message per valid destination, starts their scripts and answers 202.
-fn accept(state: &SimulatorState, send: SendRequest, requester_ip: String) -> Response {
+/// Queues one message per valid destination, starts their scripts and answers 202; with
+/// `early`, each message's first callback is posted before the answer.
+async fn accept(
+    state: &SimulatorState,
+    send: SendRequest,
+    requester_ip: String,
+    early: bool,
+) -> Response {
     let now = Utc::now();
     let target = send.callback_url.as_ref().map(|url| Target {
         url: url.clone(),
@@ -212,7 +256,7 @@ fn accept(state: &SimulatorState, send: SendRequest, requester_ip: String) -> Re
             sent_at: None,
             updated_at: now,
         });
-        spawn_script(state.clone(), uuid, target.clone());
+        spawn_script(state.clone(), uuid, target.clone(), early).await;
         uuids.push(uuid.to_string());
     }
     tracing::info!(

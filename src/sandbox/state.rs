@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::scenarios::Status;
-use super::{RecordedCallback, RecordedRequest, SimulatorConfig};
+use super::{RecordedCallback, RecordedList, RecordedRequest, SimulatorConfig};
 
 /// Plivo's REST limit: 300 requests per 5 seconds.
 const WINDOW: Duration = Duration::from_secs(5);
@@ -31,6 +31,8 @@ pub(crate) struct Inner {
     magic_counters: Mutex<HashMap<String, u64>>,
     window: Mutex<VecDeque<Instant>>,
     in_flight: AtomicUsize,
+    // --- reconciliation ---
+    lists: Mutex<Vec<RecordedList>>,
 }
 
 /// What the simulator knows about one queued message (one destination), for the MDR.
@@ -79,6 +81,7 @@ impl SimulatorState {
             magic_counters: Mutex::default(),
             window: Mutex::default(),
             in_flight: AtomicUsize::new(0),
+            lists: Mutex::default(),
         }))
     }
 
@@ -178,5 +181,49 @@ impl SimulatorState {
             };
         }
         Some(record.clone())
+    }
+
+    // --- reconciliation ---
+
+    /// Every List Messages request received (answered or refused with 429), in order.
+    pub fn list_requests(&self) -> Vec<RecordedList> {
+        lock(&self.0.lists).clone()
+    }
+
+    /// The UUIDs and states of the messages the simulator accepted for `to` (E.164 or digits),
+    /// oldest first.
+    pub fn messages_to(&self, to: &str) -> Vec<(Uuid, &'static str)> {
+        let digits: String = to.chars().filter(char::is_ascii_digit).collect();
+        let mut found: Vec<MessageRecord> = lock(&self.0.messages)
+            .values()
+            .filter(|m| m.to == digits)
+            .cloned()
+            .collect();
+        found.sort_by_key(|m| m.created_at);
+        found
+            .into_iter()
+            .map(|m| (m.uuid, m.state.as_str()))
+            .collect()
+    }
+
+    pub(crate) fn all_messages(&self) -> Vec<MessageRecord> {
+        lock(&self.0.messages).values().cloned().collect()
+    }
+
+    /// Records a List Messages request; `false` when more than 20 came in the last minute
+    /// (Plivo's limit), counting this one.
+    pub(crate) fn admit_list(&self, request: RecordedList) -> bool {
+        let mut lists = lock(&self.0.lists);
+        let minute_ago = request.received_at - chrono::Duration::seconds(60);
+        let recent = lists
+            .iter()
+            .filter(|l| l.received_at > minute_ago && l.admitted)
+            .count();
+        let admitted = recent < super::list::LIST_PER_MINUTE;
+        lists.push(RecordedList {
+            admitted,
+            ..request
+        });
+        admitted
     }
 }

@@ -256,6 +256,12 @@ impl Sender {
                 media_ids: mms.media.ids(),
             },
         );
+        // --- reconciliation: Plivo never dispatches it after its deadline ---
+        let elapsed = (chrono::Utc::now() - record.created_at)
+            .to_std()
+            .unwrap_or_default();
+        let left = delivery.message_ttl().saturating_sub(elapsed);
+        let body = body.with_message_expiry(left.as_secs());
         let mut retries = Vec::new();
         let result = delivery
             .plivo()

@@ -33,6 +33,8 @@ pub use types::{
 };
 // --- sender pool, pacing, resend, redelivery ---
 pub use types::{ResendOutcome, SlotGrant, SlotRequest};
+// --- reconciliation ---
+pub use types::{ReceiptCheck, ReconcileItem, Reconciled};
 
 /// The schema, embedded in the binary; run by [`connect`].
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -300,6 +302,88 @@ pub trait MessageStore: Send + Sync {
         message_id: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError>;
+
+    // --- reconciliation (README "Delivery guarantees") ---
+
+    /// Takes a message leased to `owner` out of the outbox after an attempt whose outcome is
+    /// unknown (flagged, with `detail`): no further attempt until the reconciler has asked Plivo,
+    /// settling from `from`. `plivo_log` is the `log` it was sent with.
+    async fn await_reconcile(
+        &self,
+        owner: &str,
+        id: &str,
+        from: DateTime<Utc>,
+        detail: &str,
+        plivo_log: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Flags synchronous sends still `sending` that were created before `cutoff` (their process
+    /// stopped mid-send), for the reconciler; returns how many.
+    async fn sweep_stalled_sends(
+        &self,
+        cutoff: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+
+    /// Leases up to `limit` messages due for a check with Plivo (flagged before `settled_before`,
+    /// not postponed past `now`) until `lease_until`.
+    async fn claim_reconcilable(
+        &self,
+        now: DateTime<Utc>,
+        settled_before: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ReconcileItem>, StoreError>;
+
+    /// Of `uuids`, those that belong to a stored message other than `id`.
+    async fn uuids_of_others(&self, id: &str, uuids: &[String]) -> Result<Vec<String>, StoreError>;
+
+    /// Records what Plivo's records said about a checked message (and ends its lease).
+    async fn resolve_reconcile(
+        &self,
+        id: &str,
+        outcome: &Reconciled,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Counts one List Message request within `max` a minute for all instances on this database;
+    /// `false` (nothing counted) when the budget is spent.
+    async fn take_list_slot(&self, now: DateTime<Utc>, max: u32) -> Result<bool, StoreError>;
+
+    /// Keeps a valid status callback whose UUID no message has yet (for an hour), to be applied
+    /// as soon as a message takes that UUID.
+    async fn hold_early_callback(
+        &self,
+        message_uuid: &str,
+        u: &StatusUpdate,
+    ) -> Result<(), StoreError>;
+
+    /// Applies held callbacks whose UUID a message has taken meanwhile; returns how many UUIDs.
+    async fn sweep_held_callbacks(&self) -> Result<u64, StoreError>;
+
+    /// Leases up to `limit` `queued`/`sent` messages whose receipt lookup is due (see
+    /// `sql::reconcile::claim_receipt_checks`), counting one lookup each.
+    async fn claim_receipt_checks(
+        &self,
+        now: DateTime<Utc>,
+        first_due_before: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ReceiptCheck>, StoreError>;
+
+    /// Sets (or clears) the time of a message's next receipt lookup.
+    async fn schedule_receipt_check(
+        &self,
+        id: &str,
+        next: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError>;
+
+    /// At its deadline, a message still `queued`/`sent` gets an event `no_receipt` and keeps its
+    /// status; no more lookups. The one place this is written.
+    async fn mark_no_receipt(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Messages waiting for a receipt and early callbacks held, each counted up to `cap`.
+    async fn reconcile_gauges(&self, cap: i64) -> Result<(i64, i64), StoreError>;
 }
 
 /// Tuning for [`connect_with`].

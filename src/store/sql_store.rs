@@ -20,6 +20,8 @@ use super::{
 };
 // --- sender pool, pacing, resend, redelivery ---
 use super::{ResendOutcome, SlotGrant, SlotRequest};
+// --- reconciliation ---
+use super::{ReceiptCheck, ReconcileItem, Reconciled};
 
 /// How writes reach the database.
 pub(crate) enum Writes {
@@ -361,6 +363,56 @@ impl MessageStore for SqlStore {
         .await
     }
 
+    // --- reconciliation ---
+
+    async fn await_reconcile(
+        &self,
+        owner: &str,
+        id: &str,
+        from: DateTime<Utc>,
+        detail: &str,
+        plivo_log: &str,
+    ) -> Result<(), StoreError> {
+        let (owner, id, detail, log) = (
+            owner.to_owned(),
+            id.to_owned(),
+            detail.to_owned(),
+            plivo_log.to_owned(),
+        );
+        self.write(move |c| {
+            Box::pin(async move { sql::await_reconcile(c, &owner, &id, from, &detail, &log).await })
+        })
+        .await
+    }
+
+    async fn sweep_stalled_sends(
+        &self,
+        cutoff: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        self.write(move |c| Box::pin(sql::sweep_stalled_sends(c, cutoff, now)))
+            .await
+    }
+
+    async fn claim_reconcilable(
+        &self,
+        now: DateTime<Utc>,
+        settled_before: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ReconcileItem>, StoreError> {
+        self.write(move |c| {
+            Box::pin(sql::claim_reconcilable(
+                c,
+                now,
+                settled_before,
+                lease_until,
+                limit,
+            ))
+        })
+        .await
+    }
+
     // --- sender pool, pacing, resend, redelivery ---
 
     async fn reserve_sender_slots(
@@ -467,5 +519,84 @@ impl MessageStore for SqlStore {
             )
         })
         .await
+    }
+    async fn uuids_of_others(&self, id: &str, uuids: &[String]) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.reads.acquire().await?;
+        sql::uuids_of_others(&mut *conn, id, uuids).await
+    }
+
+    async fn resolve_reconcile(
+        &self,
+        id: &str,
+        outcome: &Reconciled,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (id, outcome) = (id.to_owned(), outcome.clone());
+        self.write(move |c| Box::pin(async move { sql::resolve(c, &id, &outcome, at).await }))
+            .await
+    }
+
+    async fn take_list_slot(&self, now: DateTime<Utc>, max: u32) -> Result<bool, StoreError> {
+        self.write(move |c| Box::pin(sql::take_list_slot(c, now, max)))
+            .await
+    }
+
+    async fn hold_early_callback(
+        &self,
+        message_uuid: &str,
+        u: &StatusUpdate,
+    ) -> Result<(), StoreError> {
+        let (uuid, u) = (message_uuid.to_owned(), u.clone());
+        self.write(move |c| Box::pin(async move { sql::hold_early_callback(c, &uuid, &u).await }))
+            .await
+    }
+
+    async fn sweep_held_callbacks(&self) -> Result<u64, StoreError> {
+        self.write(move |c| Box::pin(sql::sweep_held_callbacks(c)))
+            .await
+    }
+
+    async fn claim_receipt_checks(
+        &self,
+        now: DateTime<Utc>,
+        first_due_before: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ReceiptCheck>, StoreError> {
+        self.write(move |c| {
+            Box::pin(sql::claim_receipt_checks(
+                c,
+                now,
+                first_due_before,
+                lease_until,
+                limit,
+            ))
+        })
+        .await
+    }
+
+    async fn schedule_receipt_check(
+        &self,
+        id: &str,
+        next: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let id = id.to_owned();
+        self.write(move |c| {
+            Box::pin(async move { sql::schedule_receipt_check(c, &id, next).await })
+        })
+        .await
+    }
+
+    async fn mark_no_receipt(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let id = id.to_owned();
+        self.write(move |c| Box::pin(async move { sql::mark_no_receipt(c, &id, at).await }))
+            .await
+    }
+
+    async fn reconcile_gauges(&self, cap: i64) -> Result<(i64, i64), StoreError> {
+        let mut conn = self.reads.acquire().await?;
+        let awaiting = sql::count_awaiting_receipt(&mut *conn, cap).await?;
+        let held = sql::count_held_callbacks(&mut *conn, cap).await?;
+        Ok((awaiting, held))
     }
 }

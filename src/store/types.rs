@@ -191,6 +191,7 @@ pub struct MessageRecord {
     /// Last error message reported.
     pub error_message: Option<String>,
     /// A request to Plivo ended without an answer (e.g. a timeout after sending): Plivo may or may not have it.
+    /// Cleared once the reconciler has checked Plivo's records (kept when they stayed ambiguous).
     pub outcome_unknown: bool,
     /// Where status events go, if anywhere.
     pub callback_url: Option<String>,
@@ -216,6 +217,10 @@ pub struct MessageRecord {
     /// The resends of this message, oldest first; only in `GET /messages/{id}`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub resent_as: Vec<String>,
+    // --- reconciliation ---
+    /// Further messages Plivo holds for this one (a retried synchronous send that Plivo took twice),
+    /// found by the reconciler; usually empty.
+    pub duplicate_uuids: Vec<String>,
 }
 
 /// One try at posting a status event to a caller's `callbackUrl`.
@@ -432,4 +437,66 @@ mod tests {
             ]
         );
     }
+}
+
+// --- reconciliation ---
+
+/// A message whose outcome is checked with Plivo's records, leased to one reconciler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReconcileItem {
+    /// The message (without events).
+    pub record: MessageRecord,
+    /// When the first attempt to send it started (its creation when unknown).
+    pub first_attempt_at: DateTime<Utc>,
+    /// The asynchronous message's deadline; `None` for a synchronous one.
+    pub deadline: Option<DateTime<Utc>>,
+    /// Ambiguous answers so far.
+    pub tries: u32,
+    /// `PLIVO_LOG` as it was sent (`None`: `true`).
+    pub plivo_log: Option<String>,
+}
+
+/// What a Plivo record told the reconciler about a message it checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reconciled {
+    /// Plivo has it: adopt its UUID and state; `duplicates` are further messages Plivo holds for it.
+    Found {
+        /// Plivo's UUID.
+        message_uuid: String,
+        /// Plivo's state, as this service's status (applied when it moves the message forward).
+        update: StatusUpdate,
+        /// Other UUIDs at Plivo for the same send.
+        duplicates: Vec<String>,
+    },
+    /// Plivo has no such message: an asynchronous one goes back to the outbox, a synchronous one
+    /// ends `failed` with `not_sent`.
+    NotFound,
+    /// Look again at `next` (an ambiguous answer when `counted`, else a postponed lookup).
+    Later {
+        /// When.
+        next: DateTime<Utc>,
+        /// Whether this was an ambiguous answer (it counts towards the backoff).
+        counted: bool,
+        /// Why, for the log.
+        reason: String,
+    },
+    /// Ambiguous until the deadline: `failed` with `ambiguous`, flag kept, never resent.
+    GaveUp,
+}
+
+/// A `queued`/`sent` message whose receipt is overdue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptCheck {
+    /// The message's id.
+    pub id: String,
+    /// Plivo's UUID.
+    pub message_uuid: String,
+    /// Its status now.
+    pub status: MessageStatus,
+    /// Lookups made so far.
+    pub checks: u32,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When its status last changed.
+    pub updated_at: DateTime<Utc>,
 }

@@ -24,6 +24,10 @@ async fn a_valid_request_sends_exactly_this_to_plivo_and_answers_200() {
             "type": "mms",
             "text": "Hello from the tests",
             "media_urls": ["https://example.com/cat.gif"],
+            // The time left to the deadline (MESSAGE_TTL_SECONDS, 3 h, capped at Plivo's 10,799 s)
+            // and PLIVO_LOG.
+            "message_expiry": 10_799,
+            "log": "true",
         })))
         .respond_with(ResponseTemplate::new(202).set_body_json(plivo_accepted()))
         .expect(1)
@@ -56,6 +60,8 @@ async fn media_ids_lists_and_forms_reach_plivo() {
             "type": "mms",
             "media_urls": ["https://example.com/a.png", "https://example.com/b.png"],
             "media_ids": ["801c2056-33ab-499c-80ef-58b574a462a2"],
+            "message_expiry": 10_799,
+            "log": "true",
         })))
         .respond_with(ResponseTemplate::new(202).set_body_json(plivo_accepted()))
         .expect(1)

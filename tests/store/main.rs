@@ -72,4 +72,11 @@ on_both_backends!(
     paced_messages_wait_in_the_outbox_for_their_slots,
     resends_are_linked_copies_of_failed_messages,
     a_powerpack_message_learns_its_sender,
+    // --- reconciliation ---
+    stalled_sync_sends_are_flagged_for_reconciliation,
+    found_adopts_the_uuid_and_state_and_lists_duplicates,
+    an_ambiguous_message_ends_failed_and_stays_flagged,
+    the_list_budget_holds_under_concurrency,
+    early_callbacks_are_applied_when_the_uuid_appears,
+    no_receipt_keeps_the_status,
 );

@@ -24,7 +24,8 @@ pub const STATUS_PATH: &str = "/webhooks/plivo/status";
         description = "Plivo's status callback parameters (MessageUUID, Status, ErrorCode, …), signed with \
                        X-Plivo-Signature-V3/-Ma-V3 and X-Plivo-Signature-V3-Nonce (or the V2 headers)"),
     responses(
-        (status = 200, description = "Accepted (also for repeats and unknown messages)"),
+        (status = 200, description = "Accepted (also for repeats). A callback for a UUID no message has yet is \
+                                      held for an hour and applied when a message takes that UUID"),
         (status = 400, description = "Signed, but the parameters are not as Plivo sends them \
                                       (invalid_callback); nothing changed", body = ErrorResponse),
         (status = 403, description = "Missing or wrong signature; nothing changed", body = ErrorResponse),
@@ -97,10 +98,18 @@ pub async fn plivo_status(
             status = status.as_str(),
             "late or repeated status callback; ignored"
         ),
-        UpdateOutcome::NotFound => tracing::warn!(
-            message.uuid = uuid,
-            "status callback for an unknown message; ignored"
-        ),
+        // --- reconciliation: a callback may come before the send's answer ---
+        UpdateOutcome::NotFound => {
+            tracing::info!(
+                message.uuid = uuid,
+                "status callback for a UUID not recorded yet; held until a message takes it"
+            );
+            state
+                .delivery
+                .store()
+                .hold_early_callback(uuid, &update)
+                .await?;
+        }
     }
     Ok(Json(json!({"status": "ok"})))
 }

@@ -29,7 +29,10 @@ macro_rules! forward_update {
             "UPDATE messages SET status = $2, message_uuid = COALESCE($3, message_uuid), ",
             "error_code = COALESCE($4, error_code), error_message = COALESCE($5, error_message), ",
             "updated_at = CASE WHEN updated_at > $6 THEN updated_at ELSE $6 END, ",
-            "ended_at = CASE WHEN $7 = 4 THEN COALESCE(ended_at, $6) ELSE ended_at END ",
+            "ended_at = CASE WHEN $7 = 4 THEN COALESCE(ended_at, $6) ELSE ended_at END, ",
+            // --- reconciliation: a queued/sent message waits for its receipt from now ---
+            "receipt_check_at = CASE WHEN $2 IN ('queued', 'sent') THEN $6 ELSE NULL END, ",
+            "receipt_checks = 0 ",
             "WHERE ",
             $key,
             " = $1 AND ",
@@ -43,7 +46,7 @@ macro_rules! forward_update {
 pub(super) const MESSAGE_COLUMNS: &str =
     "id, status, recipient_number, sender_number, message_text, media_urls, \
      media_ids, message_uuid, error_code, error_message, outcome_unknown, callback_url, batch_id, \
-     created_at, updated_at, redacted";
+     created_at, updated_at, redacted, duplicate_uuids";
 
 /// Which column identifies the message of a status update.
 #[derive(Debug, Clone, Copy)]
@@ -227,6 +230,10 @@ pub(crate) async fn update_status(
         // --- retention: the maintained count of final messages ---
         super::retention::count_final(conn, u.status, &id, 1).await?;
     }
+    // --- reconciliation: callbacks that came before the UUID ---
+    if let Some(uuid) = &u.message_uuid {
+        Box::pin(super::reconcile::apply_held_callbacks(conn, uuid)).await?;
+    }
     Ok(UpdateOutcome::Applied)
 }
 
@@ -239,7 +246,7 @@ pub(crate) async fn mark_outcome_unknown(
 ) -> Result<(), StoreError> {
     let at = micros(at);
     let current: Option<String> = query_scalar(
-        "UPDATE messages SET outcome_unknown = 1, \
+        "UPDATE messages SET outcome_unknown = 1, reconcile_from = $2, reconcile_next = NULL, \
          updated_at = CASE WHEN updated_at > $2 THEN updated_at ELSE $2 END \
          WHERE id = $1 RETURNING status",
     )
@@ -273,6 +280,10 @@ pub(super) fn record_from_row(row: &Row) -> Result<MessageRecord, StoreError> {
         redacted: row.try_get::<i64, _>("redacted")? != 0,
         resend_of: None,
         resent_as: Vec::new(),
+        duplicate_uuids: match row.try_get::<Option<String>, _>("duplicate_uuids")? {
+            Some(text) => parse_json_list(&text)?,
+            None => Vec::new(),
+        },
     })
 }
 

@@ -14,6 +14,8 @@ mod notes;
 mod redeliver;
 mod resend;
 mod senders;
+// --- reconciliation ---
+mod reconcile;
 
 use crate::store::db::{query, Db};
 use chrono::{DateTime, Utc};
@@ -46,6 +48,12 @@ pub(crate) use resend::{resend_links, resend_message};
 pub(crate) use senders::{
     defer_for_slot, enqueue_paced, learn_sender, reserve_sender_slots, slot_reservations,
     waiting_for_sender,
+};
+// --- reconciliation ---
+pub(crate) use reconcile::{
+    await_reconcile, claim_receipt_checks, claim_reconcilable, count_awaiting_receipt,
+    count_held_callbacks, hold_early_callback, mark_no_receipt, resolve, schedule_receipt_check,
+    sweep_held_callbacks, sweep_stalled_sends, take_list_slot, uuids_of_others,
 };
 
 /// Unix microseconds, as stored.

@@ -62,7 +62,8 @@ pub(crate) async fn claim_due(
             "UPDATE messages SET lease_owner = $2, lease_until = $3, attempts = attempts + 1, \
              status = CASE WHEN status = 'accepted' THEN 'sending' ELSE status END, \
              outcome_unknown = CASE WHEN $5 = 1 THEN 1 ELSE outcome_unknown END, \
-             updated_at = CASE WHEN updated_at > $4 THEN updated_at ELSE $4 END \
+             updated_at = CASE WHEN updated_at > $4 THEN updated_at ELSE $4 END, \
+             first_attempt_at = COALESCE(first_attempt_at, $4) \
              WHERE id = $1 AND next_attempt_at IS NOT NULL AND (lease_until IS NULL OR lease_until < $4) \
              RETURNING {MESSAGE_COLUMNS}, attempts, deadline_at"
         ))

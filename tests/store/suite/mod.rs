@@ -8,11 +8,14 @@ mod messages;
 mod retention;
 // --- sender pool, pacing, resend ---
 mod senders;
+// --- reconciliation ---
+mod reconcile;
 
 pub use concurrency::*;
 pub use keys::*;
 pub use listing::*;
 pub use messages::*;
+pub use reconcile::*;
 pub use retention::*;
 pub use senders::*;
 
