@@ -11,6 +11,7 @@ pub mod domain;
 pub mod http;
 pub mod media_preflight;
 pub mod metrics;
+pub mod optouts;
 pub mod plivo;
 pub mod sandbox;
 pub mod startup;

@@ -69,7 +69,8 @@ async fn magic_numbers_script_http_outcomes() {
     )
     .await;
 
-    assert_eq!(MAGIC_NUMBERS.len(), 10);
+    // Ten scripted outcomes and the two replying numbers (+14155550020, +14155550021).
+    assert_eq!(MAGIC_NUMBERS.len(), 12);
 }
 
 #[tokio::test]

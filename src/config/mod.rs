@@ -3,6 +3,7 @@
 //! Nothing else in the crate reads environment variables.
 
 pub mod delivery;
+pub mod inbound;
 pub mod ops;
 
 use std::fmt;
@@ -79,6 +80,8 @@ pub struct Config {
     pub ops: ops::OpsConfig,
     /// Asynchronous delivery and Plivo's limits (`src/config/delivery.rs`).
     pub delivery: delivery::DeliveryConfig,
+    /// Inbound messages (`src/config/inbound.rs`).
+    pub inbound: inbound::InboundConfig,
 }
 
 /// A setting that is missing or wrong; its `Display` is the one line printed before exiting with code 2.
@@ -161,6 +164,7 @@ impl Config {
         })?;
         let ops = ops::OpsConfig::from_lookup(&get)?;
         let delivery = delivery::DeliveryConfig::from_lookup(&get, sandbox)?;
+        let inbound = inbound::InboundConfig::from_lookup(&get, &delivery)?;
         Ok(Self {
             plivo,
             host,
@@ -172,6 +176,18 @@ impl Config {
             sandbox,
             ops,
             delivery,
+            inbound,
+        })
+    }
+
+    /// The URL Plivo posts incoming messages to (the `message_url` of the Plivo Application linked
+    /// to the sender numbers), when `PUBLIC_BASE_URL` is set.
+    pub fn inbound_webhook_url(&self) -> Option<String> {
+        self.public_base_url.as_ref().map(|base| {
+            format!(
+                "{}/webhooks/plivo/inbound",
+                base.as_str().trim_end_matches('/')
+            )
         })
     }
 
@@ -355,7 +371,7 @@ pub(crate) fn invalid(var: &'static str, value: &str, problem: &str) -> ConfigEr
 }
 
 /// Hides a password in a database URL before it is shown.
-fn redact_url(value: &str) -> String {
+pub(crate) fn redact_url(value: &str) -> String {
     match Url::parse(value) {
         Ok(mut url) if url.password().is_some() => {
             let _ = url.set_password(Some("***"));
@@ -383,6 +399,7 @@ impl fmt::Debug for Config {
             .field("sandbox", &self.sandbox)
             .field("ops", &self.ops)
             .field("delivery", &self.delivery)
+            .field("inbound", &self.inbound)
             .finish()
     }
 }

@@ -66,6 +66,14 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::messages::list_messages))
         .routes(routes!(routes::messages::get_message))
         .routes(routes!(routes::webhooks::plivo_status))
+        // --- inbound messages and opt-outs ---
+        .routes(routes!(routes::inbound::plivo_inbound))
+        .routes(routes!(routes::opt_outs::list_opt_outs))
+        .routes(routes!(
+            routes::opt_outs::get_opt_out,
+            routes::opt_outs::put_opt_out,
+            routes::opt_outs::delete_opt_out
+        ))
         .routes(routes!(metrics_route::metrics))
         .routes(routes!(openapi::openapi_json))
 }

@@ -17,6 +17,8 @@ use super::{
     MessageRecord, MessageStore, NewMessage, OutboxStats, PendingCallback, StatusUpdate,
     StoreError, UpdateOutcome,
 };
+// --- inbound messages and opt-outs ---
+use super::{InboundOutcome, NewForward, NewInbound, OptOutChange, OptOutPage, OptOutStatus};
 
 /// How writes reach the database.
 pub(crate) enum Writes {
@@ -302,5 +304,49 @@ impl MessageStore for SqlStore {
             })
         })
         .await
+    }
+
+    // --- inbound messages and opt-outs ---
+
+    async fn record_inbound(
+        &self,
+        m: &NewInbound,
+        forward: Option<&NewForward>,
+        change: Option<&OptOutChange>,
+    ) -> Result<InboundOutcome, StoreError> {
+        let (m, forward, change) = (m.clone(), forward.cloned(), change.cloned());
+        self.write(move |c| {
+            Box::pin(
+                async move { sql::record_inbound(c, &m, forward.as_ref(), change.as_ref()).await },
+            )
+        })
+        .await
+    }
+
+    async fn change_opt_out(&self, change: &OptOutChange) -> Result<bool, StoreError> {
+        let change = change.clone();
+        self.write(move |c| Box::pin(async move { sql::apply_change(c, &change).await }))
+            .await
+    }
+
+    async fn opted_out(&self, numbers: &[String]) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.reads.acquire().await?;
+        sql::opted_out(&mut *conn, numbers).await
+    }
+
+    async fn list_opt_outs(
+        &self,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<OptOutPage, StoreError> {
+        let mut conn = self.reads.acquire().await?;
+        sql::list_opt_outs(&mut *conn, limit, cursor).await
+    }
+
+    async fn opt_out_status(&self, number: &str) -> Result<OptOutStatus, StoreError> {
+        let mut tx = self.reads.begin().await?;
+        let status = sql::opt_out_status(&mut *tx, number).await?;
+        tx.commit().await?;
+        Ok(status)
     }
 }

@@ -1,6 +1,9 @@
 //! One module per resource.
 
 pub mod health;
+pub mod inbound;
+pub mod message_views;
 pub mod messages;
+pub mod opt_outs;
 pub mod send_mms;
 pub mod webhooks;

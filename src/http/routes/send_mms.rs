@@ -58,6 +58,17 @@ pub struct AcceptedResponse {
 pub struct BatchResponse {
     batch_id: String,
     messages: Vec<BatchMessage>,
+    /// Recipients left out (opted out); nothing was recorded for them.
+    skipped: Vec<Skipped>,
+}
+
+/// A recipient of a bulk send that was left out.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Skipped {
+    recipient_number: String,
+    /// Always `recipient_opted_out`.
+    code: &'static str,
 }
 
 /// One recipient of a bulk send.
@@ -84,7 +95,7 @@ pub struct BatchMessage {
     responses(
         (status = 200, description = "Plivo accepted the message", body = SendMmsResponse),
         (status = 202, description = "Accepted for asynchronous delivery (`Prefer: respond-async`, or `recipientNumbers`); see Location", body = AcceptedResponse),
-        (status = 409, description = "A request with this Idempotency-Key is still in flight", body = ErrorResponse),
+        (status = 409, description = "The recipient opted out (recipient_opted_out; nothing recorded or sent), or a request with this Idempotency-Key is still in flight", body = ErrorResponse),
         (status = 400, description = "The request is wrong (or, with MEDIA_PREFLIGHT, a media URL failed its check); nothing was sent", body = ErrorResponse),
         (status = 401, description = "API_KEYS is set and no valid key was sent", body = ErrorResponse),
         (status = 413, description = "Body over 64 KiB", body = ErrorResponse),
@@ -189,8 +200,12 @@ impl From<Failure> for ApiError {
     }
 }
 
-/// Nothing reached Plivo and a retry with the same key could succeed.
+/// Nothing reached Plivo and a retry with the same key could succeed (for an opted-out recipient:
+/// once it opts back in).
 fn is_retryable(f: &Failure) -> bool {
+    if let Failure::Api(e) = f {
+        return e.code() == "recipient_opted_out";
+    }
     matches!(
         f,
         Failure::Send(
@@ -236,14 +251,28 @@ async fn process(
             .with_field("callbackUrl"),
         ));
     }
+    // --- opt-outs: refused before anything is recorded or sent ---
+    let (messages, skipped) =
+        crate::optouts::screen(state.delivery.store().as_ref(), &state.metrics, messages)
+            .await
+            .map_err(|e| Failure::Send(SendError::Store(e)))?;
+    if !bulk && !skipped.is_empty() {
+        return Err(Failure::Api(ApiError::recipient_opted_out()));
+    }
+    if messages.is_empty() {
+        return accept(state, &messages, callback_url, skipped).await;
+    }
     state
         .ops
         .media_preflight()
         .check(&messages[0])
         .await
         .map_err(ApiError::from)?;
-    if bulk || respond_async {
-        return accept(state, &messages, callback_url, bulk).await;
+    if bulk {
+        return accept(state, &messages, callback_url, skipped).await;
+    }
+    if respond_async {
+        return accept_one(state, &messages[0], callback_url).await;
     }
     send_now(state, &messages[0], callback_url).await
 }
@@ -289,14 +318,40 @@ async fn send_now(
     )
 }
 
-/// The asynchronous path: record durably (the outbox), answer 202; a worker sends later.
+/// The asynchronous path for one message.
+async fn accept_one(
+    state: &AppState,
+    mms: &OutboundMms,
+    callback_url: Option<String>,
+) -> Result<Answer, Failure> {
+    accept_records(
+        state,
+        std::slice::from_ref(mms),
+        callback_url,
+        None,
+        Vec::new(),
+    )
+    .await
+}
+
+/// The asynchronous path for a bulk send; `skipped` are the opted-out recipients left out.
 async fn accept(
     state: &AppState,
     messages: &[OutboundMms],
     callback_url: Option<String>,
-    bulk: bool,
+    skipped: Vec<String>,
 ) -> Result<Answer, Failure> {
-    let batch_id = bulk.then(new_id);
+    accept_records(state, messages, callback_url, Some(new_id()), skipped).await
+}
+
+/// The asynchronous path: record durably (the outbox), answer 202; a worker sends later.
+async fn accept_records(
+    state: &AppState,
+    messages: &[OutboundMms],
+    callback_url: Option<String>,
+    batch_id: Option<String>,
+    skipped: Vec<String>,
+) -> Result<Answer, Failure> {
     let records: Vec<_> = messages
         .iter()
         .map(|mms| {
@@ -305,11 +360,13 @@ async fn accept(
                 .new_record(new_id(), mms, callback_url.clone(), batch_id.clone())
         })
         .collect();
-    state
-        .delivery
-        .enqueue(&records)
-        .await
-        .map_err(|e| Failure::Send(SendError::Store(e)))?;
+    if !records.is_empty() {
+        state
+            .delivery
+            .enqueue(&records)
+            .await
+            .map_err(|e| Failure::Send(SendError::Store(e)))?;
+    }
     tracing::debug!(
         messages = records.len(),
         batch.id = batch_id.as_deref().unwrap_or(""),
@@ -325,6 +382,13 @@ async fn accept(
                     .map(|r| BatchMessage {
                         id: r.id,
                         recipient_number: r.recipient_number,
+                    })
+                    .collect(),
+                skipped: skipped
+                    .into_iter()
+                    .map(|recipient_number| Skipped {
+                        recipient_number,
+                        code: "recipient_opted_out",
                     })
                     .collect(),
             },

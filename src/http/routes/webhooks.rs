@@ -35,7 +35,7 @@ pub async fn plivo_status(
 ) -> Result<Json<Value>, ApiError> {
     let body = body?;
     let params: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
-    let url = signed_url(&state, &uri, &headers);
+    let url = signed_url(&state, STATUS_PATH, &uri, &headers);
     verify(&state, &url, &params, &headers).await?;
 
     let get = |name: &str| {
@@ -74,6 +74,17 @@ pub async fn plivo_status(
         .update_status_by_uuid(uuid, &update)
         .await
         .map_err(|e| super::messages::store_failure(&e))?;
+    // --- opt-outs: Plivo's error 200 means the recipient opted out ---
+    if let Some(to) = get("To") {
+        crate::optouts::learn_from_plivo_error(
+            state.delivery.store().as_ref(),
+            &state.metrics,
+            to,
+            update.error_code.as_deref(),
+        )
+        .await
+        .map_err(|e| super::messages::store_failure(&e))?;
+    }
     match outcome {
         UpdateOutcome::Applied => tracing::debug!(
             message.uuid = uuid,
@@ -105,9 +116,9 @@ fn map_status(plivo: &str) -> Option<MessageStatus> {
     }
 }
 
-/// The URL Plivo signed: `{PUBLIC_BASE_URL}/webhooks/plivo/status` (plus the query, if any); without
+/// The URL Plivo signed: `{PUBLIC_BASE_URL}{path}` (plus the query, if any); without
 /// `PUBLIC_BASE_URL`, the request's own `Host`.
-fn signed_url(state: &AppState, uri: &Uri, headers: &HeaderMap) -> String {
+pub(crate) fn signed_url(state: &AppState, path: &str, uri: &Uri, headers: &HeaderMap) -> String {
     let base = match &state.config.public_base_url {
         Some(base) => base.as_str().trim_end_matches('/').to_owned(),
         None => {
@@ -119,13 +130,13 @@ fn signed_url(state: &AppState, uri: &Uri, headers: &HeaderMap) -> String {
         }
     };
     match uri.query() {
-        Some(q) => format!("{base}{STATUS_PATH}?{q}"),
-        None => format!("{base}{STATUS_PATH}"),
+        Some(q) => format!("{base}{path}?{q}"),
+        None => format!("{base}{path}"),
     }
 }
 
 /// V3 (or Ma-V3) when any V3 header is present; otherwise V2 with a nonce that is used only once.
-async fn verify(
+pub(crate) async fn verify(
     state: &AppState,
     url: &str,
     params: &[(String, String)],

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use super::{micros, time};
 use crate::store::cursor::Cursor;
 use crate::store::{
-    MessageEvent, MessagePage, MessageQuery, MessageRecord, MessageStatus, NewMessage,
+    Direction, MessageEvent, MessagePage, MessageQuery, MessageRecord, MessageStatus, NewMessage,
     StatusUpdate, StoreError, UpdateOutcome,
 };
 
@@ -41,7 +41,7 @@ macro_rules! forward_update {
 pub(super) const MESSAGE_COLUMNS: &str =
     "id, status, recipient_number, sender_number, message_text, media_urls, \
      media_ids, message_uuid, error_code, error_message, outcome_unknown, callback_url, batch_id, \
-     created_at, updated_at";
+     created_at, updated_at, direction";
 
 /// Which column identifies the message of a status update.
 #[derive(Debug, Clone, Copy)]
@@ -275,6 +275,10 @@ pub(super) fn record_from_row(row: &Row) -> Result<MessageRecord, StoreError> {
         updated_at: time(row.try_get("updated_at")?)?,
         events: Vec::new(),
         callback_attempts: None,
+        direction: row
+            .try_get::<&str, _>("direction")?
+            .parse()
+            .map_err(|()| StoreError::Corrupt("unknown message direction".to_owned()))?,
     })
 }
 
@@ -347,6 +351,12 @@ pub(crate) async fn list_messages(
     }
     if q.status.is_some() {
         sql += &format!(" AND status = {}", next());
+    }
+    // A literal, so that the partial index of inbound messages serves `direction=inbound`.
+    match q.direction {
+        Some(Direction::Inbound) => sql += " AND direction = 'inbound'",
+        Some(Direction::Outbound) => sql += " AND direction = 'outbound'",
+        None => {}
     }
     if cursor.is_some() {
         let (at, id) = (next(), next());

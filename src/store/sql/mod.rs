@@ -5,8 +5,10 @@
 //! `rusqlite` connection) and is run inside a transaction by the caller.
 
 mod callbacks;
+mod inbound;
 mod keys;
 mod messages;
+mod optouts;
 mod outbox;
 
 use crate::store::db::{query, Db};
@@ -23,6 +25,9 @@ pub(crate) use messages::{
     get_message, insert_message, insert_sending, list_messages, mark_outcome_unknown,
     update_status, MessageKey,
 };
+// --- inbound messages and opt-outs ---
+pub(crate) use inbound::record_inbound;
+pub(crate) use optouts::{apply_change, list_opt_outs, opt_out_status, opted_out};
 pub(crate) use outbox::{
     claim_due, enqueue_messages, finish_delivery, heartbeat, leave, outbox_stats, release_lease,
     retry_delivery,

@@ -176,9 +176,11 @@ pub(crate) async fn outbox_stats(conn: &mut dyn Db) -> Result<OutboxStats, Store
     )
     .fetch_one(&mut *conn)
     .await?;
-    let rows = query("SELECT status, COUNT(*) AS n FROM messages GROUP BY status")
-        .fetch_all(&mut *conn)
-        .await?;
+    let rows = query(
+        "SELECT status, COUNT(*) AS n FROM messages WHERE direction = 'outbound' GROUP BY status",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
     let by_status = rows
         .iter()
         .map(|row| Ok((status(row.try_get("status")?)?, row.try_get::<i64, _>("n")?)))
