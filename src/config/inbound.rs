@@ -21,7 +21,7 @@ impl std::fmt::Debug for InboundConfig {
                 &self
                     .callback_url
                     .as_ref()
-                    .map(|u| super::redact_url(u.as_str())),
+                    .map(super::url_checks::without_userinfo),
             )
             .finish()
     }
@@ -39,7 +39,7 @@ impl InboundConfig {
         let Some(value) = get(VAR) else {
             return Ok(Self::default());
         };
-        let shown = super::redact_url(value.trim());
+        let shown = super::url_checks::shown_url(value.trim());
         let url =
             Url::parse(value.trim()).map_err(|_| invalid(VAR, &shown, "is not an absolute URL"))?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {

@@ -3,11 +3,15 @@
 
 pub mod client;
 pub mod error;
+pub mod inbound_message;
 pub mod limiter;
 pub mod retry;
 pub mod send;
 pub mod signature;
+// --- webhook hardening ---
+pub mod status_callback;
 pub mod types;
+pub mod webhook_params;
 
 pub use client::{PlivoApi, PlivoClient};
 pub use error::{AttemptError, PlivoError};

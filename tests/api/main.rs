@@ -18,3 +18,9 @@ mod sandbox;
 mod send_mms;
 mod send_service;
 mod service;
+// --- webhook hardening ---
+mod webhook_hardening;
+// --- slow clients ---
+mod slow_clients;
+// --- Plivo answers ---
+mod plivo_answers;

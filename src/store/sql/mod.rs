@@ -21,6 +21,8 @@ pub(crate) use keys::{
     claim_idempotency_key, complete_idempotency_key, purge_expired_idempotency_keys,
     release_idempotency_key, use_nonce,
 };
+// --- webhook hardening ---
+pub(crate) use keys::link_nonce;
 pub(crate) use messages::{
     get_message, insert_message, insert_sending, list_messages, mark_outcome_unknown,
     update_status, MessageKey,
