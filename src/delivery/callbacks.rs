@@ -235,7 +235,7 @@ async fn post(
             attempt: event.attempts + 1,
             at: now,
             response_status: None,
-            error: Some("callbackUrl points to a non-public address; not sent".to_owned()),
+            error: Some("the event's URL points to a non-public address; not sent".to_owned()),
         };
         return store
             .record_callback_attempt(&event.event_id, &attempt, None)
