@@ -81,12 +81,7 @@ pub async fn verify<T>(
     })?;
     let v2_nonce = header(headers, "x-plivo-signature-v2-nonce").map(str::to_owned);
     if let Some(nonce) = &v2_nonce {
-        let fresh = state
-            .delivery
-            .store()
-            .use_nonce(nonce, Utc::now())
-            .await
-            .map_err(|e| crate::http::routes::messages::store_failure(&e))?;
+        let fresh = state.delivery.store().use_nonce(nonce, Utc::now()).await?;
         if !fresh && signature == Signature::V2 {
             tracing::warn!(
                 webhook = path,

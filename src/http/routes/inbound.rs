@@ -77,7 +77,7 @@ pub async fn plivo_inbound(
         .store()
         .record_inbound(&message, forward.as_ref(), change.as_ref())
         .await
-        .map_err(|e| super::messages::store_failure(&e))?;
+        .map_err(ApiError::from)?;
     verified
         .keep_nonce_with(&state, &message.message_uuid)
         .await;

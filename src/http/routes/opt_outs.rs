@@ -8,7 +8,7 @@ use crate::http::error::ApiError;
 use crate::http::openapi::ErrorResponse;
 use crate::http::AppState;
 use crate::optouts::{self, normalize_number};
-use crate::store::{OptOutAction, OptOutPage, OptOutSource, OptOutStatus, StoreError};
+use crate::store::{OptOutAction, OptOutPage, OptOutSource, OptOutStatus};
 
 /// Page size of `GET /opt-outs` unless `limit` says otherwise.
 const DEFAULT_LIMIT: u32 = 100;
@@ -48,19 +48,13 @@ pub async fn list_opt_outs(
             _ => {}
         }
     }
-    match state
-        .delivery
-        .store()
-        .list_opt_outs(limit, cursor.as_deref())
-        .await
-    {
-        Ok(page) => Ok(Json(page)),
-        Err(StoreError::InvalidCursor) => Err(invalid_field(
-            "cursor",
-            "cursor is not one this service gave out.",
-        )),
-        Err(e) => Err(super::messages::store_failure(&e)),
-    }
+    Ok(Json(
+        state
+            .delivery
+            .store()
+            .list_opt_outs(limit, cursor.as_deref())
+            .await?,
+    ))
 }
 
 /// Whether a number is opted out, and every change of it.
@@ -83,7 +77,7 @@ pub async fn get_opt_out(
         .opt_out_status(&number)
         .await
         .map(Json)
-        .map_err(|e| super::messages::store_failure(&e))
+        .map_err(ApiError::from)
 }
 
 /// Puts a number on the list (source `api`); a listed number gets a new history entry.
@@ -132,7 +126,7 @@ async fn change(
         OptOutSource::Api,
     )
     .await
-    .map_err(|e| super::messages::store_failure(&e))?;
+    .map_err(ApiError::from)?;
     if changed {
         tracing::info!(
             number = %crate::domain::mask(&number),

@@ -72,8 +72,7 @@ pub async fn plivo_status(
         .delivery
         .store()
         .update_status_by_uuid(uuid, &update)
-        .await
-        .map_err(|e| super::messages::store_failure(&e))?;
+        .await?;
     verified.keep_nonce_with(&state, uuid).await;
     // --- opt-outs: Plivo's error 200 means the recipient opted out ---
     if let Some(to) = callback.to.as_deref() {
@@ -84,7 +83,7 @@ pub async fn plivo_status(
             update.error_code.as_deref(),
         )
         .await
-        .map_err(|e| super::messages::store_failure(&e))?;
+        .map_err(ApiError::from)?;
     }
     match outcome {
         UpdateOutcome::Applied => tracing::debug!(

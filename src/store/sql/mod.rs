@@ -46,6 +46,12 @@ fn time(micros: i64) -> Result<DateTime<Utc>, StoreError> {
         .ok_or_else(|| StoreError::Corrupt(format!("timestamp {micros} is out of range")))
 }
 
+/// A stored status back; an unknown name is corrupt data.
+fn status(text: &str) -> Result<super::MessageStatus, StoreError> {
+    text.parse()
+        .map_err(|e: super::UnknownStatus| StoreError::Corrupt(e.to_string()))
+}
+
 /// `SELECT 1`: the database answers.
 pub(crate) async fn ping(conn: &mut dyn Db) -> Result<(), StoreError> {
     query("SELECT 1").execute(&mut *conn).await?;
