@@ -11,6 +11,7 @@ pub mod health_probe;
 pub mod http;
 pub mod media_preflight;
 pub mod metrics;
+pub mod optouts;
 pub mod plivo;
 pub mod retention;
 pub mod sandbox;

@@ -48,6 +48,13 @@ struct StatusLabels {
     status: String,
 }
 
+// --- inbound messages and opt-outs ---
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OptOutLabels {
+    action: &'static str,
+    source: &'static str,
+}
+
 type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
 struct Inner {
@@ -66,6 +73,10 @@ struct Inner {
     retention: crate::retention::RetentionMetrics,
     // --- per-sender pacing ---
     waiting_for_sender: Gauge,
+    // --- inbound messages and opt-outs ---
+    inbound_messages: Counter,
+    opt_out_changes: Family<OptOutLabels, Counter>,
+    sends_refused_opted_out: Counter,
 }
 
 /// The service's metrics; cheap to clone (all clones share one registry).
@@ -148,9 +159,31 @@ impl Metrics {
         );
         // --- reconciliation ---
         let reconcile = ReconcileMetrics::register(&mut registry);
+        // --- inbound messages and opt-outs ---
+        let inbound_messages = Counter::default();
+        registry.register(
+            "inbound_messages",
+            "Inbound messages received and stored (repeats of one message count once)",
+            inbound_messages.clone(),
+        );
+        let opt_out_changes = Family::<OptOutLabels, Counter>::default();
+        registry.register(
+            "opt_out_changes",
+            "Changes to the opt-out list, by action (optout, optin) and source (inbound, plivo_error_200, api)",
+            opt_out_changes.clone(),
+        );
+        let sends_refused_opted_out = Counter::default();
+        registry.register(
+            "sends_refused_opted_out",
+            "Recipients refused (or left out of a bulk send) because they opted out",
+            sends_refused_opted_out.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 reconcile,
+                inbound_messages,
+                opt_out_changes,
+                sends_refused_opted_out,
                 registry,
                 http_requests,
                 http_duration,
@@ -247,6 +280,33 @@ impl Metrics {
     /// The retention purge's series.
     pub fn retention(&self) -> &crate::retention::RetentionMetrics {
         &self.inner.retention
+    }
+
+    // --- inbound messages and opt-outs ---
+
+    /// Counts one inbound message stored.
+    pub fn record_inbound_message(&self) {
+        self.inner.inbound_messages.inc();
+    }
+
+    /// Counts one change to the opt-out list.
+    pub fn record_opt_out_change(
+        &self,
+        action: crate::store::OptOutAction,
+        source: crate::store::OptOutSource,
+    ) {
+        self.inner
+            .opt_out_changes
+            .get_or_create(&OptOutLabels {
+                action: action.as_str(),
+                source: source.as_str(),
+            })
+            .inc();
+    }
+
+    /// Counts one recipient refused because it opted out.
+    pub fn record_send_refused_opted_out(&self) {
+        self.inner.sends_refused_opted_out.inc();
     }
 
     /// The registry in text format.

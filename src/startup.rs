@@ -116,7 +116,8 @@ impl Application {
         let plivo = build_plivo(&config, Some(metrics.clone()), limiter.clone())?;
         let ops = OpsState::new(&config.ops).context("building the media preflight client")?;
         let delivery = new_delivery(&config, store, plivo);
-        let sender = Sender::new(delivery.clone(), &config, ops.media_preflight().clone());
+        let sender = Sender::new(delivery.clone(), &config, ops.media_preflight().clone())
+            .with_metrics(metrics.clone());
         let state = AppState {
             config: Arc::new(config),
             delivery,
@@ -210,18 +211,21 @@ impl Application {
 /// Starts the built-in Plivo simulator and points the configuration at it; callbacks come back to
 /// this service (listening on `port`) on loopback unless `PUBLIC_BASE_URL` says otherwise.
 async fn start_simulator(config: &mut Config, port: Option<u16>) -> anyhow::Result<Simulator> {
-    let sim_config = SimulatorConfig::new(
+    let mut sim_config = SimulatorConfig::new(
         config.plivo.auth_id.clone(),
         config.plivo.auth_token.clone(),
     );
-    let simulator = Simulator::spawn(sim_config)
-        .await
-        .context("starting the Plivo simulator")?;
-    config.plivo.base_url = simulator.base_url();
     if let (None, Some(port)) = (&config.public_base_url, port) {
         config.public_base_url =
             Some(url::Url::parse(&format!("http://127.0.0.1:{port}")).context("sandbox URL")?);
     }
+    // The magic numbers' replies come to this service, as Plivo's would to the Application's
+    // message_url.
+    sim_config.message_url = config.inbound_webhook_url();
+    let simulator = Simulator::spawn(sim_config)
+        .await
+        .context("starting the Plivo simulator")?;
+    config.plivo.base_url = simulator.base_url();
     tracing::warn!(
         simulator = %simulator.base_url(),
         "SANDBOX MODE: Plivo is a built-in simulator; no message leaves this machine"

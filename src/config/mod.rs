@@ -3,10 +3,11 @@
 //! Nothing else in the crate reads environment variables.
 
 pub mod delivery;
+pub mod inbound;
 pub mod ops;
 // --- hardening: settings shown without secrets ---
 pub mod retention;
-mod url_checks;
+pub(crate) mod url_checks;
 // --- sender pool, pacing, caller event retries ---
 pub mod callback_retry;
 pub mod senders;
@@ -96,6 +97,8 @@ pub struct Config {
     // --- reconciliation ---
     /// Resolving unknown outcomes and missing receipts with Plivo (`src/config/reconcile.rs`).
     pub reconcile: reconcile::ReconcileConfig,
+    /// Inbound messages (`src/config/inbound.rs`).
+    pub inbound: inbound::InboundConfig,
 }
 
 /// A setting that is missing or wrong; its `Display` is the one line printed before exiting with code 2.
@@ -192,6 +195,7 @@ impl Config {
         let callback_retry_window = callback_retry::retry_window(&get)?;
         // --- reconciliation ---
         let reconcile = reconcile::ReconcileConfig::from_lookup(&get)?;
+        let inbound = inbound::InboundConfig::from_lookup(&get, &delivery)?;
         Ok(Self {
             plivo,
             host,
@@ -207,6 +211,18 @@ impl Config {
             senders,
             callback_retry_window,
             reconcile,
+            inbound,
+        })
+    }
+
+    /// The URL Plivo posts incoming messages to (the `message_url` of the Plivo Application linked
+    /// to the sender numbers), when `PUBLIC_BASE_URL` is set.
+    pub fn inbound_webhook_url(&self) -> Option<String> {
+        self.public_base_url.as_ref().map(|base| {
+            format!(
+                "{}/webhooks/plivo/inbound",
+                base.as_str().trim_end_matches('/')
+            )
         })
     }
 
@@ -437,6 +453,7 @@ impl fmt::Debug for Config {
             .field("delivery", &self.delivery)
             .field("retention", &self.retention)
             .field("reconcile", &self.reconcile)
+            .field("inbound", &self.inbound)
             .finish()
     }
 }

@@ -17,7 +17,9 @@ use tokio::task::JoinSet;
 
 use crate::media_preflight::resolver::FilteringResolver;
 use crate::media_preflight::{literal_ip, AddressPolicy};
-use crate::store::{CallbackAttempt, MessageStore, PendingCallback, StoreError};
+use crate::store::{
+    CallbackAttempt, EventKind, MessageStore, NewForward, NewInbound, PendingCallback, StoreError,
+};
 
 /// The signature header.
 pub const SIGNATURE_HEADER: &str = "x-mms-gateway-signature";
@@ -41,6 +43,49 @@ pub struct StatusEvent<'a> {
     status: &'a str,
     error_code: Option<&'a str>,
     occurred_at: String,
+}
+
+// --- inbound messages ---
+
+/// The JSON posted to `INBOUND_CALLBACK_URL` for each inbound message.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InboundEvent<'a> {
+    event_id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: &'a str,
+    message_uuid: &'a str,
+    from: &'a str,
+    to: &'a str,
+    text: Option<&'a str>,
+    media_urls: &'a [String],
+    received_at: String,
+}
+
+/// The event that forwards `m` to `url`: queued with the message (one transaction), posted and
+/// retried by [`run`] like status events, one at a time in order of receipt.
+pub fn inbound_forward(m: &NewInbound, url: &str) -> NewForward {
+    let event_id = uuid::Uuid::new_v4().to_string();
+    let payload = serde_json::to_string(&InboundEvent {
+        event_id: &event_id,
+        kind: "inbound",
+        id: &m.id,
+        message_uuid: &m.message_uuid,
+        from: &m.from,
+        to: &m.to,
+        text: m.text.as_deref(),
+        media_urls: &m.media_urls,
+        received_at: m
+            .received_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+    })
+    .unwrap_or_default();
+    NewForward {
+        event_id,
+        target_url: url.to_owned(),
+        payload,
+    }
 }
 
 /// `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">` (docs/api.md, "Events this service posts").
@@ -158,15 +203,9 @@ pub async fn run(
     tasks.abort_all();
 }
 
-async fn post(
-    store: &Arc<dyn MessageStore>,
-    http: &reqwest::Client,
-    secret: &SecretString,
-    event: &PendingCallback,
-    allowed: bool,
-    retry_window: Duration,
-) -> Result<(), StoreError> {
-    let body = serde_json::to_vec(&StatusEvent {
+/// The JSON of a status event.
+fn status_body(event: &PendingCallback) -> Vec<u8> {
+    serde_json::to_vec(&StatusEvent {
         event_id: &event.event_id,
         id: &event.message_id,
         message_uuid: event.message_uuid.as_deref(),
@@ -177,7 +216,21 @@ async fn post(
             .occurred_at
             .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
     })
-    .unwrap_or_default();
+    .unwrap_or_default()
+}
+
+async fn post(
+    store: &Arc<dyn MessageStore>,
+    http: &reqwest::Client,
+    secret: &SecretString,
+    event: &PendingCallback,
+    allowed: bool,
+    retry_window: Duration,
+) -> Result<(), StoreError> {
+    let body = match (event.kind, &event.payload) {
+        (EventKind::Inbound, Some(payload)) => payload.clone().into_bytes(),
+        _ => status_body(event),
+    };
     let now = Utc::now();
     if !allowed {
         // Never retried: the address will not become public.
@@ -187,7 +240,7 @@ async fn post(
             attempt: event.attempts + 1,
             at: now,
             response_status: None,
-            error: Some("callbackUrl points to a non-public address; not sent".to_owned()),
+            error: Some("the event's URL points to a non-public address; not sent".to_owned()),
             exhausted: true,
         };
         return store

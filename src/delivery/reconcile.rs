@@ -211,7 +211,11 @@ impl Reconciler {
             // Plivo masks the number: only the UUID can find it.
             return match &record.message_uuid {
                 Some(uuid) => match self.get(uuid).await {
-                    Ok(Some(detail)) => self.found(detail, Vec::new()),
+                    Ok(Some(detail)) => {
+                        self.learn_opt_out(&detail).await;
+                        self.learn_opt_out(&detail).await;
+                        self.found(detail, Vec::new())
+                    }
                     Ok(None) => {
                         self.ambiguous(item, now, deadline, "Plivo has no record of its UUID")
                     }
@@ -263,7 +267,10 @@ impl Reconciler {
                 .filter(|u| u != own)
                 .collect();
             return match candidates.into_iter().find(|c| &c.message_uuid == own) {
-                Some(detail) => self.found(detail, duplicates),
+                Some(detail) => {
+                    self.learn_opt_out(&detail).await;
+                    self.found(detail, duplicates)
+                }
                 None => Reconciled::Found {
                     message_uuid: own.clone(),
                     update: StatusUpdate {
@@ -289,6 +296,24 @@ impl Reconciler {
                 deadline,
                 &format!("Plivo holds {n} messages that could be this one"),
             ),
+        }
+    }
+
+    /// Plivo's error 200 in its records puts the recipient on the opt-out list (docs/api.md
+    /// "Opt-outs").
+    async fn learn_opt_out(&self, detail: &MessageDetail) {
+        let Some(to) = detail.to_number.as_deref() else {
+            return;
+        };
+        if let Err(e) = crate::optouts::learn_from_plivo_error(
+            self.store.as_ref(),
+            &self.metrics,
+            to,
+            detail.error_code.as_deref(),
+        )
+        .await
+        {
+            tracing::warn!(error = %e, "could not record an opt-out learned from Plivo's records");
         }
     }
 
@@ -390,7 +415,10 @@ impl Reconciler {
     ) -> Result<(), crate::store::StoreError> {
         let deadline = check.created_at + chrono(self.message_ttl);
         let update = match self.get(&check.message_uuid).await {
-            Ok(Some(detail)) => status_of(&detail),
+            Ok(Some(detail)) => {
+                self.learn_opt_out(&detail).await;
+                status_of(&detail)
+            }
             Ok(None) | Err(_) => None,
         };
         let next = next_receipt_lookup(

@@ -330,6 +330,7 @@ mod tests {
                 resend_of: None,
                 resent_as: vec![],
                 duplicate_uuids: vec![],
+                direction: crate::store::Direction::Outbound,
             },
             attempts: 1,
             deadline: now,

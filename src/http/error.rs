@@ -270,6 +270,22 @@ pub fn payload_too_large() -> ApiError {
     )
 }
 
+// --- opt-outs ---
+
+impl ApiError {
+    /// 409: the recipient asked not to be texted (STOP, Plivo's error 200, or `PUT /opt-outs/…`);
+    /// nothing was recorded or sent.
+    pub fn recipient_opted_out() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "recipient_opted_out",
+            "The recipient has opted out of messages (replied STOP or was put on the opt-out list); \
+             nothing was sent. It can be taken off with DELETE /opt-outs/{number}.",
+        )
+        .with_field("recipientNumber")
+    }
+}
+
 // --- ops: callers, limits and media preflight (docs/api.md, "Conventions"; docs/api.md, "Operations") ---
 
 impl ApiError {

@@ -78,6 +78,14 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         // --- resend, redelivery ---
         .routes(routes!(routes::resend::resend_message))
         .routes(routes!(routes::redeliver::redeliver))
+        // --- inbound messages and opt-outs ---
+        .routes(routes!(routes::inbound::plivo_inbound))
+        .routes(routes!(routes::opt_outs::list_opt_outs))
+        .routes(routes!(
+            routes::opt_outs::get_opt_out,
+            routes::opt_outs::put_opt_out,
+            routes::opt_outs::delete_opt_out
+        ))
         .routes(routes!(metrics_route::metrics))
         .routes(routes!(openapi::openapi_json))
 }

@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod error;
+pub mod inbound_message;
 pub mod limiter;
 pub mod outcome;
 // --- reconciliation ---

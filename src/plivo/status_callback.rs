@@ -87,6 +87,8 @@ pub struct StatusCallback {
     pub error_code: Option<String>,
     /// The sender Plivo used, when given.
     pub from: Option<String>,
+    /// The recipient, when given (digits, as Plivo writes it).
+    pub to: Option<String>,
 }
 
 impl StatusCallback {
@@ -115,6 +117,10 @@ impl StatusCallback {
             from: params
                 .get("From")
                 .filter(|f| !f.is_empty())
+                .map(str::to_owned),
+            to: params
+                .get("To")
+                .filter(|t| !t.is_empty())
                 .map(str::to_owned),
         })
     }

@@ -48,12 +48,24 @@ impl WebhookParams {
     /// Takes the decoded pairs; `documented` lists the names this kind of webhook carries.
     /// Undocumented names follow the rules of the module documentation.
     pub fn parse(pairs: &[(String, String)], documented: &[&str]) -> Result<Self, InvalidParam> {
+        Self::parse_with_text(pairs, documented, &[])
+    }
+
+    /// As [`WebhookParams::parse`], letting the documented parameters named in `free_text` (an
+    /// inbound message's `Text` and `Body`) hold line breaks and tabs, as a message's text may.
+    pub fn parse_with_text(
+        pairs: &[(String, String)],
+        documented: &[&str],
+        free_text: &[&str],
+    ) -> Result<Self, InvalidParam> {
         let mut values = BTreeMap::new();
         for (name, value) in pairs {
             if !documented.contains(&name.as_str()) {
                 check_undocumented(name, value, documented)?;
             }
-            if value.chars().any(char::is_control) {
+            let allowed =
+                |c: char| free_text.contains(&name.as_str()) && matches!(c, '\n' | '\r' | '\t');
+            if value.chars().any(|c| c.is_control() && !allowed(c)) {
                 return Err(InvalidParam::new(name, "holds a control character"));
             }
             if values.insert(name.clone(), value.clone()).is_some() {

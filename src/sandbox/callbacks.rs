@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use crate::plivo::signature::{new_nonce, v2_signature, v3_signature};
 
-use super::scenarios::{callback_script, Status, Step};
+use super::scenarios::{callback_script, opted_out_script, Status, Step};
 use super::send::CallbackMethod;
 use super::state::{MessageRecord, SimulatorState};
 use super::RecordedCallback;
@@ -49,17 +49,30 @@ pub(crate) async fn spawn_script(
         return;
     }
     tokio::spawn(async move {
+        let Some(record) = state.message(uuid) else {
+            return;
+        };
+        let script = if state.is_opted_out(&record.to) {
+            opted_out_script()
+        } else {
+            callback_script(&record.to)
+        };
         let step_pause = state.config().callback_step;
+        let mut last = None;
         for (index, step) in script.into_iter().enumerate() {
             tokio::time::sleep(step_pause).await;
             let Some(record) = state.advance(uuid, step.status, step.error_code) else {
                 return;
             };
+            last = Some(step.status);
             let Some(target) = &target else { continue };
             let params = callback_params(&record, step, index + 1);
             for _ in 0..step.copies {
                 deliver(&state, target, &params).await;
             }
+        }
+        if last == Some(Status::Delivered) {
+            super::replies::reply_after_delivery(&state, &record).await;
         }
     });
 }

@@ -21,6 +21,7 @@ mod callbacks;
 // --- reconciliation ---
 mod list;
 mod mdr;
+mod replies;
 mod scenarios;
 mod send;
 mod simulator;
@@ -52,6 +53,9 @@ pub struct SimulatorConfig {
     pub hang_for: Duration,
     /// Answer 429 above 300 requests per 5 s or 100 in flight (default true).
     pub enforce_rate_limits: bool,
+    /// Where incoming messages (the magic numbers' replies) are posted, signed: the `message_url`
+    /// of the Plivo Application linked to the sender numbers. `None`: the replies are not sent.
+    pub message_url: Option<String>,
 }
 
 impl SimulatorConfig {
@@ -63,6 +67,7 @@ impl SimulatorConfig {
             callback_step: Duration::from_millis(500),
             hang_for: Duration::from_secs(60),
             enforce_rate_limits: true,
+            message_url: None,
         }
     }
 }
@@ -136,6 +141,7 @@ impl Simulator {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
         let addr = listener.local_addr()?;
         let state = SimulatorState::new(config);
+        state.set_addr(addr);
         let shutdown = Arc::new(Notify::new());
         let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let stop = Arc::clone(&shutdown);

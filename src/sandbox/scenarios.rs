@@ -27,7 +27,39 @@ pub const MAGIC_NUMBERS: &[MagicNumber] = &[
     MagicNumber { number: "+14155550031", behaviour: "never answers and never records on the first request (hangs for hang_for, then drops the connection); accepted on the next (repeats)" },
     MagicNumber { number: "+14155550032", behaviour: "202; callbacks queued → sent, then no receipt ever (the MDR stays sent)" },
     MagicNumber { number: "+14155550033", behaviour: "202; its callbacks queued → sent arrive before the send's answer, and no more follow" },
+    // --- inbound messages and opt-outs ---
+    MagicNumber { number: "+14155550020", behaviour: "delivered, then replies STOP (a signed inbound webhook to this service); from then on its messages fail with ErrorCode 200 (opted out), as Plivo's do" },
+    MagicNumber { number: "+14155550021", behaviour: "delivered, then replies \"Hello back\" with one image (a signed inbound MMS webhook to this service)" },
 ];
+
+// --- inbound messages and opt-outs ---
+
+/// What a magic recipient writes back once a message to it is delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reply {
+    /// `STOP` (`MessageIntent=optout`); the number is opted out from then on.
+    Stop,
+    /// `Hello back` with one image.
+    HelloBack,
+}
+
+/// The reply scripted for a sanitized destination, if any.
+pub(crate) fn reply(digits: &str) -> Option<Reply> {
+    match digits {
+        "14155550020" => Some(Reply::Stop),
+        "14155550021" => Some(Reply::HelloBack),
+        _ => None,
+    }
+}
+
+/// The script of a message to a destination that opted out: Plivo accepts it, then fails it with
+/// error 200.
+pub(crate) fn opted_out_script() -> Vec<Step> {
+    vec![
+        step(Status::Queued, None, 1),
+        step(Status::Failed, Some("200"), 1),
+    ]
+}
 
 /// What a send request containing a magic number turns into at the HTTP level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,6 +192,7 @@ mod tests {
             let digits = &magic.number[1..];
             let scripted = send_scenario(digits).is_some()
                 || early_callback(digits)
+                || reply(digits).is_some()
                 || callback_script(digits).len() != 3
                 || callback_script(digits)[0].copies == 2
                 || callback_script(digits)[2].status != Status::Delivered;

@@ -38,6 +38,10 @@ pub fn router(state: SimulatorState) -> Router {
             "/v1/Account/{auth_id}/Message/{message_uuid}/",
             get(get_message).fallback(method_not_allowed),
         )
+        .route(
+            super::replies::REPLY_IMAGE_PATH,
+            get(super::replies::reply_image),
+        )
         .fallback(not_found)
         .with_state(state)
 }

@@ -33,6 +33,10 @@ pub(crate) struct Inner {
     in_flight: AtomicUsize,
     // --- reconciliation ---
     lists: Mutex<Vec<RecordedList>>,
+    /// Destinations (digits) that replied STOP: their messages fail with error 200.
+    opted_out: Mutex<std::collections::HashSet<String>>,
+    /// Where the simulator listens, once it does (for the URLs of reply media).
+    addr: std::sync::OnceLock<std::net::SocketAddr>,
 }
 
 /// What the simulator knows about one queued message (one destination), for the MDR.
@@ -82,6 +86,8 @@ impl SimulatorState {
             window: Mutex::default(),
             in_flight: AtomicUsize::new(0),
             lists: Mutex::default(),
+            opted_out: Mutex::default(),
+            addr: std::sync::OnceLock::new(),
         }))
     }
 
@@ -137,6 +143,30 @@ impl SimulatorState {
         }
         window.push_back(now);
         Some(guard)
+    }
+
+    // --- inbound messages and opt-outs ---
+
+    /// Whether the destination (digits) replied STOP.
+    pub fn is_opted_out(&self, digits: &str) -> bool {
+        lock(&self.0.opted_out).contains(digits)
+    }
+
+    pub(crate) fn set_addr(&self, addr: std::net::SocketAddr) {
+        let _ = self.0.addr.set(addr);
+    }
+
+    /// Where the simulator listens (127.0.0.1:80 when served without [`super::Simulator`]).
+    pub(crate) fn addr_or_loopback(&self) -> std::net::SocketAddr {
+        self.0
+            .addr
+            .get()
+            .copied()
+            .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 80)))
+    }
+
+    pub(crate) fn opt_out(&self, digits: &str) {
+        lock(&self.0.opted_out).insert(digits.to_owned());
     }
 
     /// Counts one more request for a magic number and returns the new count (1, 2, …).

@@ -65,6 +65,8 @@ struct Inner {
     callbacks_signed: bool,
     preflight: MediaPreflight,
     in_flight: InFlight,
+    /// Counts sends refused for opt-out (a private registry unless [`Sender::with_metrics`]).
+    metrics: crate::metrics::Metrics,
 }
 
 impl Sender {
@@ -78,8 +80,18 @@ impl Sender {
                 callbacks_signed: config.delivery.webhook_signing_secret.is_some(),
                 preflight,
                 in_flight: InFlight::default(),
+                metrics: crate::metrics::Metrics::default(),
             }),
         }
+    }
+
+    /// Counts in `metrics` (the app's registry) what this service counts (sends refused for
+    /// opt-out). Call it right after [`Sender::new`].
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.metrics = metrics;
+        }
+        self
     }
 
     /// The store and Plivo.
@@ -136,7 +148,7 @@ impl Sender {
         self.check_callback(callback_url.as_deref())
             .map_err(refused)?;
         self.check_sender(&mut messages).map_err(refused)?;
-        self.screen_recipients(&mut messages).await?;
+        let skipped = self.screen_recipients(&mut messages, bulk).await?;
         if let Some(first) = messages.first() {
             // One request's messages share their content: one check covers them all.
             self.inner
@@ -147,7 +159,7 @@ impl Sender {
         }
         self.attach_media(&mut messages).await?;
         if bulk || respond_async {
-            return self.accept(&messages, callback_url, bulk).await;
+            return self.accept(&messages, callback_url, bulk, skipped).await;
         }
         match messages.into_iter().next() {
             Some(mms) => self.send_now(&mms, callback_url).await,
@@ -178,11 +190,28 @@ impl Sender {
     }
 
     /// Extension point: recipients are checked here, before anything is recorded; a recipient
-    /// may be refused (an error for the whole request) or left out of `messages`. Nothing is
-    /// checked yet.
-    async fn screen_recipients(&self, messages: &mut Vec<OutboundMms>) -> Result<(), Failure> {
-        let _ = messages;
-        Ok(())
+    /// may be refused (an error for the whole request) or left out of `messages` (returned, to be
+    /// listed in the answer). Opted-out recipients (`crate::optouts::screen`): a single send is
+    /// refused with `409 recipient_opted_out`; a bulk send leaves them out.
+    async fn screen_recipients(
+        &self,
+        messages: &mut Vec<OutboundMms>,
+        bulk: bool,
+    ) -> Result<Vec<String>, Failure> {
+        let store = self.inner.delivery.store().as_ref();
+        let (kept, skipped) =
+            crate::optouts::screen(store, &self.inner.metrics, std::mem::take(messages))
+                .await
+                .map_err(store_failure)?;
+        *messages = kept;
+        if !bulk && !skipped.is_empty() {
+            // Nothing was recorded or sent; once the number opts back in, the same key may succeed.
+            return Err(Failure {
+                error: ApiError::recipient_opted_out(),
+                retryable: true,
+            });
+        }
+        Ok(skipped)
     }
 
     /// Extension point: media ids are added to the messages here (after every check, before
@@ -312,17 +341,21 @@ impl Sender {
         messages: &[OutboundMms],
         callback_url: Option<String>,
         bulk: bool,
+        skipped: Vec<String>,
     ) -> Result<Outcome, Failure> {
         let batch_id = bulk.then(record::new_id);
         let records: Vec<_> = messages
             .iter()
             .map(|mms| self.record(mms, callback_url.clone(), batch_id.clone()))
             .collect();
-        self.inner
-            .delivery
-            .enqueue(&records)
-            .await
-            .map_err(store_failure)?;
+        // A bulk send whose recipients all opted out records nothing.
+        if !records.is_empty() {
+            self.inner
+                .delivery
+                .enqueue(&records)
+                .await
+                .map_err(store_failure)?;
+        }
         tracing::debug!(
             messages = records.len(),
             batch.id = batch_id.as_deref().unwrap_or(""),
@@ -336,6 +369,13 @@ impl Sender {
                     .map(|r| BatchMessage {
                         id: r.id,
                         recipient_number: r.recipient_number.as_str().to_owned(),
+                    })
+                    .collect(),
+                skipped: skipped
+                    .into_iter()
+                    .map(|recipient_number| outcome::Skipped {
+                        recipient_number,
+                        code: "recipient_opted_out",
                     })
                     .collect(),
             }),

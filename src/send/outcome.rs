@@ -123,6 +123,18 @@ pub struct BatchResponse {
     pub batch_id: String,
     /// One entry per recipient, in the order given.
     pub messages: Vec<BatchMessage>,
+    /// Recipients left out because they opted out; nothing was recorded for them.
+    pub skipped: Vec<Skipped>,
+}
+
+/// A recipient of a bulk send that was left out.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Skipped {
+    /// The recipient, E.164.
+    pub recipient_number: String,
+    /// Always `recipient_opted_out`.
+    pub code: &'static str,
 }
 
 /// One recipient of a bulk send.

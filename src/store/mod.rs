@@ -11,6 +11,7 @@
 mod cursor;
 mod db;
 mod error;
+mod inbound;
 mod pg_maintenance;
 mod postgres;
 pub mod retention;
@@ -26,6 +27,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 pub use error::StoreError;
+pub use inbound::{
+    Direction, EventKind, InboundOutcome, NewForward, NewInbound, OptOutAction, OptOutChange,
+    OptOutEntry, OptOutHistoryEntry, OptOutPage, OptOutSource, OptOutStatus,
+};
 pub use types::{
     CallbackAttempt, ClaimedMessage, Fleet, IdempotencyClaim, MessageEvent, MessagePage,
     MessageQuery, MessageRecord, MessageStatus, NewMessage, OutboxStats, PendingCallback,
@@ -384,6 +389,36 @@ pub trait MessageStore: Send + Sync {
 
     /// Messages waiting for a receipt and early callbacks held, each counted up to `cap`.
     async fn reconcile_gauges(&self, cap: i64) -> Result<(i64, i64), StoreError>;
+
+    // --- inbound messages and opt-outs ---
+
+    /// Stores an inbound message unless one with its `message_uuid` is stored (then nothing changes:
+    /// [`InboundOutcome::Repeat`]). A new one also queues `forward` (to `INBOUND_CALLBACK_URL`) and
+    /// applies `change` (a STOP or START), in the same transaction.
+    async fn record_inbound(
+        &self,
+        m: &NewInbound,
+        forward: Option<&NewForward>,
+        change: Option<&OptOutChange>,
+    ) -> Result<InboundOutcome, StoreError>;
+
+    /// Puts a number on the opt-out list or takes it off, with a history entry; returns whether
+    /// anything was recorded (see `sql::optouts::apply_change`).
+    async fn change_opt_out(&self, change: &OptOutChange) -> Result<bool, StoreError>;
+
+    /// Which of `numbers` (E.164) are on the opt-out list: one indexed lookup each, read from the
+    /// database every time, so a change made by any instance counts at once.
+    async fn opted_out(&self, numbers: &[String]) -> Result<Vec<String>, StoreError>;
+
+    /// A page of the opt-out list, newest first (`limit` clamped to 1–1000).
+    async fn list_opt_outs(
+        &self,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<OptOutPage, StoreError>;
+
+    /// A number's place on the list and its history.
+    async fn opt_out_status(&self, number: &str) -> Result<OptOutStatus, StoreError>;
 }
 
 /// Tuning for [`connect_with`].

@@ -22,6 +22,8 @@ use super::{
 use super::{ResendOutcome, SlotGrant, SlotRequest};
 // --- reconciliation ---
 use super::{ReceiptCheck, ReconcileItem, Reconciled};
+// --- inbound messages and opt-outs ---
+use super::{InboundOutcome, NewForward, NewInbound, OptOutChange, OptOutPage, OptOutStatus};
 
 /// How writes reach the database.
 pub(crate) enum Writes {
@@ -520,6 +522,23 @@ impl MessageStore for SqlStore {
         })
         .await
     }
+
+    // --- inbound messages and opt-outs ---
+
+    async fn record_inbound(
+        &self,
+        m: &NewInbound,
+        forward: Option<&NewForward>,
+        change: Option<&OptOutChange>,
+    ) -> Result<InboundOutcome, StoreError> {
+        let (m, forward, change) = (m.clone(), forward.cloned(), change.cloned());
+        self.write(move |c| {
+            Box::pin(
+                async move { sql::record_inbound(c, &m, forward.as_ref(), change.as_ref()).await },
+            )
+        })
+        .await
+    }
     async fn uuids_of_others(&self, id: &str, uuids: &[String]) -> Result<Vec<String>, StoreError> {
         let mut conn = self.reads.acquire().await?;
         sql::uuids_of_others(&mut *conn, id, uuids).await
@@ -598,5 +617,32 @@ impl MessageStore for SqlStore {
         let awaiting = sql::count_awaiting_receipt(&mut *conn, cap).await?;
         let held = sql::count_held_callbacks(&mut *conn, cap).await?;
         Ok((awaiting, held))
+    }
+
+    async fn change_opt_out(&self, change: &OptOutChange) -> Result<bool, StoreError> {
+        let change = change.clone();
+        self.write(move |c| Box::pin(async move { sql::apply_change(c, &change).await }))
+            .await
+    }
+
+    async fn opted_out(&self, numbers: &[String]) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.reads.acquire().await?;
+        sql::opted_out(&mut *conn, numbers).await
+    }
+
+    async fn list_opt_outs(
+        &self,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<OptOutPage, StoreError> {
+        let mut conn = self.reads.acquire().await?;
+        sql::list_opt_outs(&mut *conn, limit, cursor).await
+    }
+
+    async fn opt_out_status(&self, number: &str) -> Result<OptOutStatus, StoreError> {
+        let mut tx = self.reads.begin().await?;
+        let status = sql::opt_out_status(&mut *tx, number).await?;
+        tx.commit().await?;
+        Ok(status)
     }
 }

@@ -56,7 +56,10 @@ pub(crate) async fn open(url: &str, max_batch: usize) -> Result<SqlStore, StoreE
     let writer = open_writer(&url)?;
     let reads = AnyPoolOptions::new()
         .max_connections(READ_POOL_SIZE)
-        .min_connections(1)
+        // All opened at start: every send reads (its opt-out check), so under load the pool
+        // would grow to its size anyway; opening it now keeps the descriptors a process holds
+        // constant from the first request on.
+        .min_connections(READ_POOL_SIZE)
         .idle_timeout(None)
         .max_lifetime(None)
         .acquire_timeout(Duration::from_secs(10))

@@ -221,6 +221,9 @@ pub struct MessageRecord {
     /// Further messages Plivo holds for this one (a retried synchronous send that Plivo took twice),
     /// found by the reconciler; usually empty.
     pub duplicate_uuids: Vec<String>,
+    /// `outbound` (sent by this service) or `inbound` (received; then `recipient_number` holds who
+    /// wrote and `sender_number` the number written to, see `src/http/routes/messages.rs`).
+    pub direction: super::Direction,
 }
 
 /// One try at posting a status event to a caller's `callbackUrl`.
@@ -309,6 +312,10 @@ pub struct PendingCallback {
     pub attempts: u32,
     /// When the current retry window began (`occurred_at`, or the redelivery that requeued it).
     pub window_start: DateTime<Utc>,
+    /// A status event (built from the fields above) or a forwarded inbound message.
+    pub kind: super::EventKind,
+    /// The JSON body prepared when the event was queued (inbound events); `None` for status events.
+    pub payload: Option<String>,
 }
 
 /// Filters and paging for [`MessageStore::list_messages`](super::MessageStore::list_messages).
@@ -318,6 +325,8 @@ pub struct MessageQuery {
     pub recipient_number: Option<String>,
     /// Only messages currently in this status.
     pub status: Option<MessageStatus>,
+    /// Only messages of this direction (both when `None`).
+    pub direction: Option<super::Direction>,
     /// Page size, 1 to [`MessageQuery::MAX_LIMIT`]; values outside are clamped.
     pub limit: u32,
     /// The `next_cursor` of the previous page; `None` for the first page.
@@ -336,6 +345,7 @@ impl Default for MessageQuery {
         MessageQuery {
             recipient_number: None,
             status: None,
+            direction: None,
             limit: MessageQuery::DEFAULT_LIMIT,
             cursor: None,
         }

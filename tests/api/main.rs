@@ -6,6 +6,7 @@ mod delivery;
 mod fresh_postgres;
 mod hardening;
 mod helpers;
+mod inbound;
 mod media_preflight;
 mod media_server;
 mod metrics;

@@ -129,3 +129,107 @@ async fn sandbox_magic_numbers_show_each_path() {
         .await;
     assert_eq!(record["status"], "delivered");
 }
+
+/// Polls `path` until `done` holds for its JSON (bounded).
+async fn poll(sandbox: &Sandbox, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..100 {
+        let response = sandbox
+            .client
+            .get(format!("{}{path}", sandbox.address))
+            .send()
+            .await
+            .unwrap();
+        let body = json_body(response).await;
+        if done(&body) {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{path} never got there");
+}
+
+#[tokio::test]
+async fn the_sandbox_shows_the_whole_stop_loop() {
+    let sandbox = start_sandbox().await;
+    let first = json_body(sandbox.send("+14155550020").await).await;
+    let record = sandbox.final_record(first["id"].as_str().unwrap()).await;
+    assert_eq!(record["status"], "delivered");
+
+    // The recipient replies STOP (a signed inbound webhook from the simulator).
+    let status = poll(&sandbox, "/opt-outs/%2B14155550020", |s| {
+        s["optedOut"] == true
+    })
+    .await;
+    assert_eq!(status["history"][0]["source"], "inbound");
+    let inbound = poll(&sandbox, "/messages?direction=inbound", |p| {
+        !p["messages"].as_array().unwrap().is_empty()
+    })
+    .await;
+    assert_eq!(inbound["messages"][0]["from"], "+14155550020");
+    assert_eq!(inbound["messages"][0]["text"], "STOP");
+
+    // From then on the service refuses to send to it.
+    assert_error(
+        sandbox.send("+14155550020").await,
+        409,
+        "recipient_opted_out",
+    )
+    .await;
+
+    // Taken off the list by hand, a send reaches the simulator, which fails it with error 200 as
+    // Plivo would; the service puts the number back on the list.
+    let removed = sandbox
+        .client
+        .delete(format!("{}/opt-outs/%2B14155550020", sandbox.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), 204);
+    let again = sandbox.send("+14155550020").await;
+    assert_eq!(again.status(), 200);
+    let again = json_body(again).await;
+    let record = sandbox.final_record(again["id"].as_str().unwrap()).await;
+    assert_eq!(record["status"], "failed");
+    assert_eq!(record["errorCode"], "200");
+    let status = poll(&sandbox, "/opt-outs/14155550020", |s| s["optedOut"] == true).await;
+    let sources: Vec<_> = status["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["source"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(sources, ["inbound", "api", "plivo_error_200"]);
+}
+
+#[tokio::test]
+async fn the_sandbox_replies_hello_back_with_an_image() {
+    let sandbox = start_sandbox().await;
+    let sent = json_body(sandbox.send("+14155550021").await).await;
+    sandbox.final_record(sent["id"].as_str().unwrap()).await;
+    let page = poll(
+        &sandbox,
+        "/messages?direction=inbound&recipientNumber=%2B14155550021",
+        |p| !p["messages"].as_array().unwrap().is_empty(),
+    )
+    .await;
+    let reply = &page["messages"][0];
+    assert_eq!(reply["text"], "Hello back");
+    assert_eq!(reply["to"], "+14155550100");
+    let media = reply["mediaUrls"].as_array().unwrap();
+    assert_eq!(media.len(), 1);
+    // The image is served by the simulator.
+    let image = reqwest::get(media[0].as_str().unwrap()).await.unwrap();
+    assert_eq!(image.status(), 200);
+    assert_eq!(image.headers()["content-type"], "image/png");
+    // It opts nobody out.
+    let status = json_body(
+        sandbox
+            .client
+            .get(format!("{}/opt-outs/%2B14155550021", sandbox.address))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status["optedOut"], false);
+}

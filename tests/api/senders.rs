@@ -60,9 +60,25 @@ fn pinned(recipient: &str) -> &'static str {
 
 async fn plivo_accepts(plivo: &MockServer) {
     Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(202).set_body_json(plivo_accepted()))
+        .respond_with(OneUuidPerDestination)
         .mount(plivo)
         .await;
+}
+
+/// Plivo's 202 with one message UUID per destination (`dst` joined with `<`), as Plivo answers.
+struct OneUuidPerDestination;
+
+impl wiremock::Respond for OneUuidPerDestination {
+    fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+        let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
+        let count = body["dst"].as_str().map_or(1, |d| d.split('<').count());
+        let uuids: Vec<String> = (0..count)
+            .map(|_| uuid::Uuid::new_v4().to_string())
+            .collect();
+        let mut answer = plivo_accepted();
+        answer["message_uuid"] = json!(uuids);
+        ResponseTemplate::new(202).set_body_json(answer)
+    }
 }
 
 fn to(recipient: &str) -> Value {
@@ -202,10 +218,19 @@ async fn a_powerpack_is_sent_instead_of_src(db: TestDb) {
     let response = app.post_json(&valid_body()).await;
     assert_eq!(response.status(), 200);
     let id = json_body(response).await["id"].as_str().unwrap().to_owned();
-    let bodies = plivo_bodies(&app.plivo).await;
+    let mut bodies = plivo_bodies(&app.plivo).await;
+    // message_expiry is the message's remaining time: checked for its range, then left out.
+    for body in &mut bodies {
+        let expiry = body
+            .as_object_mut()
+            .and_then(|o| o.remove("message_expiry"))
+            .and_then(|v| v.as_u64());
+        assert!(expiry.is_some_and(|s| (5..=10_799).contains(&s)), "{body}");
+    }
     assert_eq!(
         bodies,
         [json!({
+            "log": "true",
             "powerpack_uuid": "d35f2e82-d387-427f-8594-6fa07613c43a",
             "dst": "+14155551234",
             "type": "mms",

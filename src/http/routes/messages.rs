@@ -3,16 +3,17 @@
 use axum::extract::{Path, RawQuery, State};
 use axum::Json;
 
+use super::message_views::{MessageList, MessageView};
 use crate::http::error::ApiError;
 use crate::http::openapi::ErrorResponse;
 use crate::http::AppState;
-use crate::store::{MessagePage, MessageQuery, MessageRecord, MessageStatus};
+use crate::store::{Direction, MessageQuery, MessageStatus};
 
 /// One message with its status history.
 #[utoipa::path(get, path = "/messages/{id}", tag = "messages",
     params(("id" = String, Path, description = "This service's message id")),
     responses(
-        (status = 200, description = "The message and its events", body = MessageRecord),
+        (status = 200, description = "The message and its events (an inbound message in its own shape)", body = MessageView),
         (status = 401, description = "API_KEYS is set and no valid key was sent", body = ErrorResponse),
         (status = 404, description = "No such message", body = ErrorResponse),
         (status = 503, description = "The message store is not answering", body = ErrorResponse),
@@ -20,10 +21,10 @@ use crate::store::{MessagePage, MessageQuery, MessageRecord, MessageStatus};
 pub async fn get_message(
     State(state): State<AppState>,
     id: Result<Path<String>, axum::extract::rejection::PathRejection>,
-) -> Result<Json<MessageRecord>, ApiError> {
+) -> Result<Json<MessageView>, ApiError> {
     let Path(id) = id.map_err(|_| invalid("id", "The message id in the path is not valid."))?;
     match state.delivery.store().get_message(&id).await {
-        Ok(Some(record)) => Ok(Json(record)),
+        Ok(Some(record)) => Ok(Json(record.into())),
         Ok(None) => Err(ApiError::not_found(format!(
             "There is no message with id {:?}.",
             truncate(&id)
@@ -32,16 +33,18 @@ pub async fn get_message(
     }
 }
 
-/// A page of messages, filtered by `recipientNumber` and `status`, `limit` (1–100) at a time.
+/// A page of messages, filtered by `recipientNumber`, `status` and `direction`, `limit` (1–100) at
+/// a time.
 #[utoipa::path(get, path = "/messages", tag = "messages",
     params(
-        ("recipientNumber" = Option<String>, Query, description = "Only messages to this E.164 number"),
+        ("recipientNumber" = Option<String>, Query, description = "Only messages to this E.164 number (outbound) and from it (inbound)"),
+        ("direction" = Option<Direction>, Query, description = "`inbound` or `outbound` (default: both)"),
         ("status" = Option<MessageStatus>, Query, description = "Only messages in this status"),
         ("limit" = Option<u32>, Query, description = "1 to 100 (default 50)"),
         ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),
     ),
     responses(
-        (status = 200, description = "Newest first", body = MessagePage),
+        (status = 200, description = "Newest first", body = MessageList),
         (status = 400, description = "A query parameter is wrong", body = ErrorResponse),
         (status = 401, description = "API_KEYS is set and no valid key was sent", body = ErrorResponse),
         (status = 503, description = "The message store is not answering", body = ErrorResponse),
@@ -49,9 +52,11 @@ pub async fn get_message(
 pub async fn list_messages(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
-) -> Result<Json<MessagePage>, ApiError> {
+) -> Result<Json<MessageList>, ApiError> {
     let query = parse_query(query.as_deref().unwrap_or(""))?;
-    Ok(Json(state.delivery.store().list_messages(&query).await?))
+    Ok(Json(
+        state.delivery.store().list_messages(&query).await?.into(),
+    ))
 }
 
 /// Reads the query string into a store query, answering 400 for anything wrong.
@@ -80,6 +85,11 @@ pub fn parse_query(raw: &str) -> Result<MessageQuery, ApiError> {
                     })?;
             }
             "cursor" if !value.is_empty() => query.cursor = Some(value.into_owned()),
+            "direction" if !value.is_empty() => {
+                query.direction = Some(value.parse::<Direction>().map_err(|()| {
+                    invalid("direction", "direction must be inbound or outbound.")
+                })?);
+            }
             _ => {}
         }
     }
@@ -130,7 +140,17 @@ mod tests {
         assert_eq!(q.cursor.as_deref(), Some("abc"));
         assert_eq!(parse_query("").unwrap(), MessageQuery::default());
         assert_eq!(parse_query("status=").unwrap().status, None);
-        for bad in ["limit=0", "limit=101", "limit=x", "status=lost"] {
+        assert_eq!(
+            parse_query("direction=inbound").unwrap().direction,
+            Some(Direction::Inbound)
+        );
+        for bad in [
+            "limit=0",
+            "limit=101",
+            "limit=x",
+            "status=lost",
+            "direction=up",
+        ] {
             assert_eq!(
                 parse_query(bad).unwrap_err().code(),
                 "invalid_field",

@@ -2,7 +2,10 @@
 
 pub mod delete_message;
 pub mod health;
+pub mod inbound;
+pub mod message_views;
 pub mod messages;
+pub mod opt_outs;
 pub mod send_mms;
 pub mod webhooks;
 // --- resend, redelivery ---

@@ -49,11 +49,7 @@ pub async fn resend_message(
         .map_err(ApiError::from)?
         .ok_or_else(|| not_found(&id))?;
     if recipient_opted_out(&state, &original.recipient_number).await? {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "recipient_opted_out",
-            "The recipient has opted out of messages from this service; nothing was sent.",
-        ));
+        return Err(ApiError::recipient_opted_out());
     }
     let new_id = uuid::Uuid::now_v7().to_string();
     match state
@@ -90,11 +86,16 @@ pub async fn resend_message(
     }
 }
 
-/// The opt-out check of a resend (`409 recipient_opted_out`). HOOK for the opt-out list
-/// (docs/api.md "Replies and opt-outs"), which is built separately: until it is wired in here,
-/// no recipient counts as opted out.
-async fn recipient_opted_out(_state: &AppState, _recipient: &str) -> Result<bool, ApiError> {
-    Ok(false)
+/// The opt-out check of a resend (`409 recipient_opted_out`): the same list sends are checked
+/// against (docs/api.md "Opt-outs").
+async fn recipient_opted_out(state: &AppState, recipient: &str) -> Result<bool, ApiError> {
+    let refused = crate::optouts::opted_out_recipients(
+        state.delivery.store().as_ref(),
+        &state.metrics,
+        &[recipient],
+    )
+    .await?;
+    Ok(!refused.is_empty())
 }
 
 fn not_found(id: &str) -> ApiError {

@@ -31,7 +31,7 @@ use crate::send::{IdempotencyKey, Outcome, SendCommand};
     responses(
         (status = 200, description = "Plivo accepted the message", body = crate::send::SendMmsResponse),
         (status = 202, description = "Accepted for asynchronous delivery (`Prefer: respond-async`, or `recipientNumbers`); see Location", body = crate::send::AcceptedResponse),
-        (status = 409, description = "A request with this Idempotency-Key is still in flight", body = ErrorResponse),
+        (status = 409, description = "The recipient opted out (recipient_opted_out; nothing recorded or sent), or a request with this Idempotency-Key is still in flight", body = ErrorResponse),
         (status = 400, description = "The request is wrong (or, with MEDIA_PREFLIGHT, a media URL failed its check); nothing was sent", body = ErrorResponse),
         (status = 401, description = "API_KEYS is set and no valid key was sent", body = ErrorResponse),
         (status = 413, description = "Body over 64 KiB", body = ErrorResponse),

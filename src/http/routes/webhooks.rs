@@ -87,6 +87,17 @@ pub async fn plivo_status(
         }
     }
     verified.keep_nonce_with(&state, uuid).await;
+    // --- opt-outs: Plivo's error 200 means the recipient opted out ---
+    if let Some(to) = callback.to.as_deref() {
+        crate::optouts::learn_from_plivo_error(
+            state.delivery.store().as_ref(),
+            &state.metrics,
+            to,
+            update.error_code.as_deref(),
+        )
+        .await
+        .map_err(ApiError::from)?;
+    }
     match outcome {
         UpdateOutcome::Applied => tracing::debug!(
             message.uuid = uuid,

@@ -4,7 +4,7 @@ use crate::store::db::{query, Db};
 use chrono::{DateTime, Utc};
 
 use super::{micros, status, time};
-use crate::store::{CallbackAttempt, MessageStatus, PendingCallback, StoreError};
+use crate::store::{CallbackAttempt, EventKind, MessageStatus, PendingCallback, StoreError};
 
 /// Queues the message's event number `seq` (its latest when `None`) for its caller, if the message
 /// has a `callback_url`.
@@ -34,7 +34,9 @@ pub(super) async fn queue_event(
     Ok(())
 }
 
-/// Leases due events, only the earliest pending one of each message (so they go out in order).
+/// Leases due events: of status events, only the earliest pending one of each message; of inbound
+/// events, only the earliest pending one of all (so each goes out in order: a message's statuses in
+/// the order they happened, inbound messages in the order they were received).
 pub(crate) async fn claim_callbacks(
     conn: &mut dyn Db,
     now: DateTime<Utc>,
@@ -42,12 +44,12 @@ pub(crate) async fn claim_callbacks(
     limit: u32,
 ) -> Result<Vec<PendingCallback>, StoreError> {
     let now = micros(now);
-    let rows = query(
+    let mut rows = query(
         "SELECT e.event_id, e.message_id, e.status, e.error_code, e.occurred_at, e.attempts, \
-         COALESCE(e.window_start, e.occurred_at) AS window_start, m.callback_url, m.message_uuid, m.recipient_number \
+         COALESCE(e.window_start, e.occurred_at) AS window_start, e.kind, e.payload, m.callback_url, m.message_uuid, m.recipient_number \
          FROM callback_events e JOIN messages m ON m.id = e.message_id \
          WHERE e.next_attempt_at IS NOT NULL AND e.next_attempt_at <= $1 \
-         AND (e.lease_until IS NULL OR e.lease_until < $1) \
+         AND (e.lease_until IS NULL OR e.lease_until < $1) AND e.kind = 'status' \
          AND NOT EXISTS (SELECT 1 FROM callback_events p WHERE p.message_id = e.message_id \
                          AND p.seq < e.seq AND p.next_attempt_at IS NOT NULL) \
          ORDER BY e.next_attempt_at LIMIT $2",
@@ -56,6 +58,29 @@ pub(crate) async fn claim_callbacks(
     .bind(i64::from(limit))
     .fetch_all(&mut *conn)
     .await?;
+    // The head of the inbound queue (served by its partial index), if it is due and free.
+    rows.extend(
+        query(
+            "SELECT e.event_id, e.message_id, e.status, e.error_code, e.occurred_at, e.attempts, \
+             COALESCE(e.window_start, e.occurred_at) AS window_start, e.kind, e.payload, e.target_url AS callback_url, m.message_uuid, m.recipient_number, \
+             e.next_attempt_at, e.lease_until \
+             FROM callback_events e JOIN messages m ON m.id = e.message_id \
+             WHERE e.kind = 'inbound' AND e.next_attempt_at IS NOT NULL \
+             ORDER BY e.occurred_at, e.event_id LIMIT 1",
+        )
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .filter(|row| {
+            let due = row
+                .try_get::<i64, _>("next_attempt_at")
+                .is_ok_and(|at| at <= now);
+            let free = row
+                .try_get::<Option<i64>, _>("lease_until")
+                .is_ok_and(|lease| lease.is_none_or(|l| l < now));
+            due && free && limit > 0
+        }),
+    );
     let mut claimed = Vec::with_capacity(rows.len());
     for row in rows {
         let event_id: String = row.try_get("event_id")?;
@@ -82,6 +107,11 @@ pub(crate) async fn claim_callbacks(
             occurred_at: time(row.try_get("occurred_at")?)?,
             attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
             window_start: time(row.try_get("window_start")?)?,
+            kind: match row.try_get::<&str, _>("kind")? {
+                "inbound" => EventKind::Inbound,
+                _ => EventKind::Status,
+            },
+            payload: row.try_get("payload")?,
         });
     }
     Ok(claimed)

@@ -9,7 +9,7 @@ use super::{micros, status, time};
 use crate::domain::MessageText;
 use crate::store::cursor::Cursor;
 use crate::store::{
-    MessageEvent, MessagePage, MessageQuery, MessageRecord, MessageStatus, NewMessage,
+    Direction, MessageEvent, MessagePage, MessageQuery, MessageRecord, MessageStatus, NewMessage,
     StatusUpdate, StoreError, UpdateOutcome,
 };
 
@@ -46,7 +46,7 @@ macro_rules! forward_update {
 pub(super) const MESSAGE_COLUMNS: &str =
     "id, status, recipient_number, sender_number, message_text, media_urls, \
      media_ids, message_uuid, error_code, error_message, outcome_unknown, callback_url, batch_id, \
-     created_at, updated_at, redacted, duplicate_uuids";
+     created_at, updated_at, redacted, duplicate_uuids, direction";
 
 /// Which column identifies the message of a status update.
 #[derive(Debug, Clone, Copy)]
@@ -284,6 +284,10 @@ pub(super) fn record_from_row(row: &Row) -> Result<MessageRecord, StoreError> {
             Some(text) => parse_json_list(&text)?,
             None => Vec::new(),
         },
+        direction: row
+            .try_get::<&str, _>("direction")?
+            .parse()
+            .map_err(|()| StoreError::Corrupt("unknown message direction".to_owned()))?,
     })
 }
 
@@ -356,6 +360,12 @@ pub(crate) async fn list_messages(
     }
     if q.status.is_some() {
         sql += &format!(" AND status = {}", next());
+    }
+    // A literal, so that the partial index of inbound messages serves `direction=inbound`.
+    match q.direction {
+        Some(Direction::Inbound) => sql += " AND direction = 'inbound'",
+        Some(Direction::Outbound) => sql += " AND direction = 'outbound'",
+        None => {}
     }
     if cursor.is_some() {
         let (at, id) = (next(), next());

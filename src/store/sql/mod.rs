@@ -5,8 +5,10 @@
 //! `rusqlite` connection) and is run inside a transaction by the caller.
 
 mod callbacks;
+mod inbound;
 mod keys;
 mod messages;
+mod optouts;
 mod outbox;
 mod retention;
 // --- sender pool, pacing, resend, redelivery ---
@@ -34,6 +36,9 @@ pub(crate) use messages::{
 };
 // --- retention ---
 pub use keys::{IDEMPOTENCY_TTL, NONCE_RETENTION};
+// --- inbound messages and opt-outs ---
+pub(crate) use inbound::record_inbound;
+pub(crate) use optouts::{apply_change, list_opt_outs, opt_out_status, opted_out};
 pub(crate) use outbox::{
     claim_due, enqueue_messages, finish_delivery, heartbeat, leave, outbox_stats, release_lease,
     retry_delivery,

@@ -162,19 +162,26 @@ async fn remove(conn: &mut dyn Db, rows: &[Row]) -> Result<u64, StoreError> {
     }
     // The counts follow what this transaction deleted: on PostgreSQL, two instances purging at once
     // may have picked the same messages, and only one of them deletes each.
-    let sql = format!("DELETE FROM messages WHERE id IN ({list}) RETURNING id, status");
+    let sql = format!("DELETE FROM messages WHERE id IN ({list}) RETURNING id, status, direction");
     let mut q = query(&sql);
     for id in &ids {
         q = q.bind(id.as_str());
     }
     let deleted = q.fetch_all(&mut *conn).await?;
     forget_answers(conn, rows).await?;
-    // Resent messages (`resendOf`/`resentAs`) are linked by id: clear the links to these ids here
-    // once those columns exist.
+    // Resends (`resendOf`/`resentAs`) are linked by id: a deleted message is no one's original.
+    let sql = format!("UPDATE messages SET resend_of = NULL WHERE resend_of IN ({list})");
+    let mut q = query(&sql);
+    for id in &ids {
+        q = q.bind(id.as_str());
+    }
+    q.execute(&mut *conn).await?;
     let mut gone: HashMap<(MessageStatus, i64), i64> = HashMap::new();
     for row in &deleted {
         let s = status(row.try_get("status")?)?;
-        if s.is_final() {
+        // Inbound messages are not in the counts of sends.
+        let outbound = row.try_get::<&str, _>("direction")? == "outbound";
+        if s.is_final() && outbound {
             *gone.entry((s, shard(row.try_get("id")?))).or_default() += 1;
         }
     }

@@ -22,6 +22,7 @@ pub async fn list_filters_by_recipient_and_status(store: Store) {
         status,
         limit: 100,
         cursor: None,
+        ..MessageQuery::default()
     };
 
     let all = store.list_messages(&query(None, None)).await.expect("list");
