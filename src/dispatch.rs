@@ -98,4 +98,14 @@ impl Dispatcher {
     ) -> Result<SendMessageResponse, AttemptError> {
         self.sender.attempt_unless(body, max_wait, cancelled).await
     }
+
+    // --- media uploads ---
+    /// Uploads files to Plivo's Media API in one request, within the same limits and with the
+    /// same retries as sends.
+    pub async fn upload_media(
+        &self,
+        files: &[crate::plivo::MediaFile],
+    ) -> Result<crate::plivo::Uploaded, PlivoError> {
+        self.sender.upload_media(files).await
+    }
 }

@@ -10,6 +10,8 @@ pub mod dispatch;
 pub mod domain;
 pub mod http;
 pub mod media_preflight;
+// --- media uploads ---
+pub mod media_upload;
 pub mod metrics;
 pub mod plivo;
 pub mod sandbox;

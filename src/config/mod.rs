@@ -4,6 +4,8 @@
 
 pub mod delivery;
 pub mod ops;
+// --- media uploads ---
+pub mod uploads;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -79,6 +81,9 @@ pub struct Config {
     pub ops: ops::OpsConfig,
     /// Asynchronous delivery and Plivo's limits (`src/config/delivery.rs`).
     pub delivery: delivery::DeliveryConfig,
+    // --- media uploads ---
+    /// `MAX_UPLOAD_BYTES` (`src/config/uploads.rs`).
+    pub uploads: uploads::UploadConfig,
 }
 
 /// A setting that is missing or wrong; its `Display` is the one line printed before exiting with code 2.
@@ -161,6 +166,8 @@ impl Config {
         })?;
         let ops = ops::OpsConfig::from_lookup(&get)?;
         let delivery = delivery::DeliveryConfig::from_lookup(&get, sandbox)?;
+        // --- media uploads ---
+        let uploads = uploads::UploadConfig::from_lookup(&get)?;
         Ok(Self {
             plivo,
             host,
@@ -172,6 +179,7 @@ impl Config {
             sandbox,
             ops,
             delivery,
+            uploads,
         })
     }
 
@@ -383,6 +391,7 @@ impl fmt::Debug for Config {
             .field("sandbox", &self.sandbox)
             .field("ops", &self.ops)
             .field("delivery", &self.delivery)
+            .field("uploads", &self.uploads)
             .finish()
     }
 }

@@ -7,6 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use super::error::AttemptError;
+use super::media::{MediaFile, MediaUploadResponse};
 use super::retry::parse_retry_after;
 use super::types::{ErrorBody, SendMessageBody, SendMessageResponse};
 use crate::config::PlivoConfig;
@@ -20,6 +21,20 @@ pub trait PlivoApi: Send + Sync {
         &self,
         body: &SendMessageBody,
     ) -> Result<SendMessageResponse, AttemptError>;
+
+    // --- media uploads ---
+    /// Sends one `POST …/Media/` carrying every file (one `file` part each) and classifies the
+    /// answer. Transports that do not carry the Media API (test doubles of the Message API) answer
+    /// 405, which the service reports as `502 provider_error`.
+    async fn upload_media(&self, files: &[MediaFile]) -> Result<MediaUploadResponse, AttemptError> {
+        let _ = files;
+        Err(AttemptError::Status {
+            status: 405,
+            message: "this Plivo transport does not carry the Media API".to_owned(),
+            api_id: None,
+            retry_after: None,
+        })
+    }
 }
 
 /// The real client: one pooled, kept-alive `reqwest::Client` with a per-attempt timeout.
@@ -27,6 +42,7 @@ pub trait PlivoApi: Send + Sync {
 pub struct PlivoClient {
     http: reqwest::Client,
     message_url: Url,
+    media_url: Url,
     auth_id: String,
     auth_token: SecretString,
 }
@@ -54,6 +70,7 @@ impl PlivoClient {
         Ok(Self {
             http,
             message_url: message_url(&config.base_url, &config.auth_id),
+            media_url: media_url(&config.base_url, &config.auth_id),
             auth_id: config.auth_id.clone(),
             auth_token: config.auth_token.clone(),
         })
@@ -62,9 +79,18 @@ impl PlivoClient {
 
 /// `{base}/v1/Account/{auth_id}/Message/`, keeping any path prefix of the base URL.
 pub fn message_url(base: &Url, auth_id: &str) -> Url {
+    account_url(base, auth_id, "Message/")
+}
+
+/// `{base}/v1/Account/{auth_id}/Media/` (docs/plivo-api.md §6.4).
+pub fn media_url(base: &Url, auth_id: &str) -> Url {
+    account_url(base, auth_id, "Media/")
+}
+
+fn account_url(base: &Url, auth_id: &str, resource: &str) -> Url {
     let mut url = base.clone();
     let prefix = base.path().trim_end_matches('/');
-    url.set_path(&format!("{prefix}/v1/Account/{auth_id}/Message/"));
+    url.set_path(&format!("{prefix}/v1/Account/{auth_id}/{resource}"));
     url.set_query(None);
     url
 }
@@ -83,38 +109,69 @@ impl PlivoApi for PlivoClient {
             .send()
             .await
             .map_err(transport_error)?;
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, SystemTime::now()));
-        let (bytes, cut) = read_capped(response).await.map_err(transport_error)?;
-        if (200..300).contains(&status) {
-            if cut {
-                return Err(AttemptError::Decode {
-                    status,
-                    detail: format!("the answer is larger than {MAX_ANSWER_BYTES} bytes"),
-                });
-            }
-            return serde_json::from_slice(&bytes).map_err(|e| AttemptError::Decode {
+        classify(response).await
+    }
+
+    // --- media uploads ---
+    async fn upload_media(&self, files: &[MediaFile]) -> Result<MediaUploadResponse, AttemptError> {
+        let mut form = reqwest::multipart::Form::new();
+        for file in files {
+            let part = reqwest::multipart::Part::stream_with_length(
+                reqwest::Body::from(file.bytes.clone()),
+                file.bytes.len() as u64,
+            )
+            .file_name(file.file_name.clone())
+            .mime_str(&file.content_type)
+            .map_err(|_| AttemptError::Network("a file's content type is not valid".to_owned()))?;
+            form = form.part("file", part);
+        }
+        let response = self
+            .http
+            .post(self.media_url.clone())
+            .basic_auth(&self.auth_id, Some(self.auth_token.expose_secret()))
+            .multipart(form)
+            .send()
+            .await
+            .map_err(transport_error)?;
+        classify(response).await
+    }
+}
+
+/// Reads one answer of Plivo: a 2xx as `T`, anything else as [`AttemptError::Status`].
+async fn classify<T: serde::de::DeserializeOwned>(
+    response: reqwest::Response,
+) -> Result<T, AttemptError> {
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, SystemTime::now()));
+    let (bytes, cut) = read_capped(response).await.map_err(transport_error)?;
+    if (200..300).contains(&status) {
+        if cut {
+            return Err(AttemptError::Decode {
                 status,
-                detail: e.to_string(),
+                detail: format!("the answer is larger than {MAX_ANSWER_BYTES} bytes"),
             });
         }
-        let (api_id, message) = ErrorBody::parse(&bytes);
-        let message = if message.chars().count() > MAX_ERROR_CHARS {
-            message.chars().take(MAX_ERROR_CHARS).collect::<String>() + "…"
-        } else {
-            message
-        };
-        Err(AttemptError::Status {
+        return serde_json::from_slice(&bytes).map_err(|e| AttemptError::Decode {
             status,
-            message,
-            api_id,
-            retry_after,
-        })
+            detail: e.to_string(),
+        });
     }
+    let (api_id, message) = ErrorBody::parse(&bytes);
+    let message = if message.chars().count() > MAX_ERROR_CHARS {
+        message.chars().take(MAX_ERROR_CHARS).collect::<String>() + "…"
+    } else {
+        message
+    };
+    Err(AttemptError::Status {
+        status,
+        message,
+        api_id,
+        retry_after,
+    })
 }
 
 /// The most of one answer this service reads. Plivo's answers are a few hundred bytes; reading a

@@ -4,6 +4,8 @@
 pub mod client;
 pub mod error;
 pub mod limiter;
+// --- media uploads ---
+pub mod media;
 pub mod retry;
 pub mod send;
 pub mod signature;
@@ -15,3 +17,6 @@ pub use limiter::Limiter;
 pub use retry::RetryPolicy;
 pub use send::{RetryingSender, Sent};
 pub use types::{SendMessageBody, SendMessageResponse};
+// --- media uploads ---
+pub use media::{MediaFile, MediaUploadResponse};
+pub use send::Uploaded;

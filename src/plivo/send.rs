@@ -8,6 +8,7 @@ use rand::Rng;
 use super::client::PlivoApi;
 use super::error::{AttemptError, PlivoError};
 use super::limiter::Limiter;
+use super::media::{MediaFile, MediaUploadResponse};
 use super::retry::{backoff, Decision, RetryPolicy};
 use super::types::{SendMessageBody, SendMessageResponse};
 
@@ -21,6 +22,16 @@ pub struct Sent {
     /// An earlier attempt timed out after the request went out: Plivo may have queued the message
     /// twice.
     pub uncertain: bool,
+}
+
+// --- media uploads ---
+/// A successful upload and how many attempts it took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Uploaded {
+    /// Plivo's answer.
+    pub response: MediaUploadResponse,
+    /// Attempts made, the successful one included.
+    pub attempts: u32,
 }
 
 /// Plivo's API with the contract's retry policy around it.
@@ -79,6 +90,23 @@ impl RetryingSender {
         max_wait: Duration,
         cancelled: impl std::future::Future<Output = ()>,
     ) -> Result<SendMessageResponse, AttemptError> {
+        self.limited(max_wait, cancelled, || self.api.send_message(body))
+            .await
+    }
+
+    /// Runs one request to Plivo (`call`) within its limits: waits at most `max_wait` for a slot
+    /// (giving up with `NoSlot` if `cancelled` completes first), counts the attempt, and pauses
+    /// every sender after a 429. Sends and media uploads alike go through here.
+    async fn limited<T, F, Fut>(
+        &self,
+        max_wait: Duration,
+        cancelled: impl std::future::Future<Output = ()>,
+        call: F,
+    ) -> Result<T, AttemptError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<T, AttemptError>>,
+    {
         let _permit = match &self.limiter {
             Some(limiter) => {
                 let permit = tokio::select! {
@@ -93,7 +121,7 @@ impl RetryingSender {
             }
             None => None,
         };
-        let result = self.api.send_message(body).await;
+        let result = call().await;
         if let Some(metrics) = &self.metrics {
             metrics.record_plivo_attempt(&result);
         }
@@ -120,17 +148,43 @@ impl RetryingSender {
 
     /// Sends, retrying transient failures; at most `1 + max_retries` attempts.
     pub async fn send(&self, body: &SendMessageBody) -> Result<Sent, PlivoError> {
+        let (response, attempts, uncertain) = self
+            .with_retries(|| self.attempt(body, SYNC_SLOT_WAIT))
+            .await?;
+        Ok(Sent {
+            response,
+            attempts,
+            uncertain,
+        })
+    }
+
+    // --- media uploads ---
+    /// Uploads every file in one `POST …/Media/`, within Plivo's limits and with the same retry
+    /// policy as sends (an upload sent twice only leaves an unused copy, which Plivo deletes after
+    /// 6 hours).
+    pub async fn upload_media(&self, files: &[MediaFile]) -> Result<Uploaded, PlivoError> {
+        let (response, attempts, _) = self
+            .with_retries(|| {
+                self.limited(SYNC_SLOT_WAIT, std::future::pending(), || {
+                    self.api.upload_media(files)
+                })
+            })
+            .await?;
+        Ok(Uploaded { response, attempts })
+    }
+
+    /// The retry loop of the contract around `attempt`: answers the result, the attempts made and
+    /// whether an earlier attempt timed out after it was sent.
+    async fn with_retries<T, F, Fut>(&self, attempt: F) -> Result<(T, u32, bool), PlivoError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, AttemptError>>,
+    {
         let mut retries = 0;
         let mut uncertain = false;
         loop {
-            let err = match self.attempt(body, SYNC_SLOT_WAIT).await {
-                Ok(response) => {
-                    return Ok(Sent {
-                        response,
-                        attempts: retries + 1,
-                        uncertain,
-                    })
-                }
+            let err = match attempt().await {
+                Ok(response) => return Ok((response, retries + 1, uncertain)),
                 Err(err @ AttemptError::NoSlot { .. }) => {
                     tracing::warn!("no slot within Plivo's limits in time");
                     return Err(PlivoError::from_last_attempt(err, Duration::ZERO));
@@ -155,7 +209,7 @@ impl RetryingSender {
                 }
                 Decision::GiveUp => {
                     let next = backoff(self.policy.base, retries, jitter);
-                    tracing::warn!(plivo.attempts = retries + 1, error = %err, "Plivo send failed");
+                    tracing::warn!(plivo.attempts = retries + 1, error = %err, "Plivo request failed");
                     if uncertain && err.failure() != AttemptError::Timeout.failure() {
                         // An earlier attempt timed out after it was sent: Plivo may have it, so
                         // the answer must not say "nothing was sent".

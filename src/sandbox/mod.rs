@@ -4,6 +4,10 @@
 //! * `POST /v1/Account/{auth_id}/Message/` validates like Plivo and answers 202 with one message
 //!   UUID per valid destination; magic recipient numbers ([`MAGIC_NUMBERS`]) script failures.
 //! * `GET /v1/Account/{auth_id}/Message/{uuid}/` answers the message's MDR.
+//! * `POST /v1/Account/{auth_id}/Media/` (multipart, parts named `file`, at most 10 files of
+//!   2 MB) stores the files' details and answers their media ids; `GET …/Media/{media_id}/`
+//!   answers one (docs/plivo-api.md §6.4). A send naming a media id the simulator never issued is
+//!   refused with 400.
 //! * When a send has `url`, signed status callbacks (V3 and V2 headers) follow, `callback_step`
 //!   apart, retried on a non-2xx answer.
 //!
@@ -17,6 +21,8 @@
 
 mod callbacks;
 mod mdr;
+// --- media uploads ---
+mod media;
 mod scenarios;
 mod send;
 mod simulator;

@@ -36,6 +36,15 @@ pub fn router(state: SimulatorState) -> Router {
             "/v1/Account/{auth_id}/Message/{message_uuid}/",
             get(get_message).fallback(method_not_allowed),
         )
+        // --- media uploads ---
+        .route(
+            "/v1/Account/{auth_id}/Media/",
+            post(super::media::upload).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/Account/{auth_id}/Media/{media_id}/",
+            get(super::media::get).fallback(method_not_allowed),
+        )
         .fallback(not_found)
         .with_state(state)
 }
@@ -46,7 +55,7 @@ pub(crate) fn error(status: StatusCode, text: &str) -> Response {
     (status, Json(body)).into_response()
 }
 
-async fn not_found() -> Response {
+pub(crate) async fn not_found() -> Response {
     error(StatusCode::NOT_FOUND, "not found")
 }
 
@@ -54,12 +63,12 @@ async fn method_not_allowed() -> Response {
     error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
 }
 
-fn too_many_requests() -> Response {
+pub(crate) fn too_many_requests() -> Response {
     error(StatusCode::TOO_MANY_REQUESTS, "too many requests")
 }
 
 /// Basic auth must name the path's account and carry the configured token.
-fn authorized(state: &SimulatorState, path_auth_id: &str, headers: &HeaderMap) -> bool {
+pub(crate) fn authorized(state: &SimulatorState, path_auth_id: &str, headers: &HeaderMap) -> bool {
     let config = state.config();
     let Some(encoded) = headers
         .get(header::AUTHORIZATION)
@@ -85,7 +94,7 @@ fn authorized(state: &SimulatorState, path_auth_id: &str, headers: &HeaderMap) -
     id == config.auth_id && path_auth_id == config.auth_id && token_ok
 }
 
-fn unauthorized() -> Response {
+pub(crate) fn unauthorized() -> Response {
     error(
         StatusCode::UNAUTHORIZED,
         "authentication credentials were not provided",
@@ -142,6 +151,13 @@ async fn send_message(
         Ok(send) => send,
         Err(text) => return error(StatusCode::BAD_REQUEST, &text),
     };
+    // --- media uploads ---
+    if let Some(id) = super::media::unknown_media_id(&state, &body) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            &format!("media_id {id} is not a media of this account"),
+        );
+    }
     if send.valid.is_empty() {
         let text = match send.invalid.as_slice() {
             [one] => format!("'{}' is not a valid phone number.", shorten(one)),
@@ -271,7 +287,7 @@ mod tests {
         let config = SimulatorConfig::new("MAXXXXXXXXXXXXXXXXXX", "tok".into());
         let state = SimulatorState::new(config);
         let body = json!({"src": "14155550100", "dst": "14155551234", "type": "mms",
-                          "media_ids": ["m1"]});
+                          "media_urls": ["https://e.com/a.jpg"]});
         let request = Request::post("/v1/Account/MAXXXXXXXXXXXXXXXXXX/Message/")
             .header(
                 header::AUTHORIZATION,

@@ -31,6 +31,8 @@ pub(crate) struct Inner {
     magic_counters: Mutex<HashMap<String, u64>>,
     window: Mutex<VecDeque<Instant>>,
     in_flight: AtomicUsize,
+    // --- media uploads ---
+    media: Mutex<HashMap<String, super::media::StoredMedia>>,
 }
 
 /// What the simulator knows about one queued message (one destination), for the MDR.
@@ -79,6 +81,7 @@ impl SimulatorState {
             magic_counters: Mutex::default(),
             window: Mutex::default(),
             in_flight: AtomicUsize::new(0),
+            media: Mutex::default(),
         }))
     }
 
@@ -178,5 +181,19 @@ impl SimulatorState {
             };
         }
         Some(record.clone())
+    }
+
+    // --- media uploads ---
+    pub(crate) fn insert_media(&self, media: super::media::StoredMedia) {
+        lock(&self.0.media).insert(media.media_id.clone(), media);
+    }
+
+    pub(crate) fn media(&self, media_id: &str) -> Option<super::media::StoredMedia> {
+        lock(&self.0.media).get(media_id).cloned()
+    }
+
+    /// The number of files uploaded to the simulator's Media API so far.
+    pub fn uploaded_media_count(&self) -> usize {
+        lock(&self.0.media).len()
     }
 }
