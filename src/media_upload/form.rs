@@ -128,11 +128,18 @@ pub async fn read_multipart(
     let mut form = MultipartForm::default();
     let mut field_bytes = 0usize;
     let mut message_bytes = 0u64;
-    while let Some(mut part) = multipart
-        .next_field()
-        .await
-        .map_err(|e| malformed(&e, rules))?
-    {
+    loop {
+        let mut part = match multipart.next_field().await {
+            Ok(Some(part)) => part,
+            Ok(None) => break,
+            // A body with no part at all (empty, or only the closing delimiter): no files.
+            Err(multer::Error::IncompleteStream)
+                if form.files.is_empty() && form.fields.is_empty() =>
+            {
+                break
+            }
+            Err(e) => return Err(malformed(&e, rules)),
+        };
         let name = part.name().unwrap_or("").to_owned();
         if name == FILE_PART || name == "file[]" {
             if form.files.len() == MAX_MEDIA {

@@ -8,6 +8,8 @@ mod hardening;
 mod helpers;
 mod media_preflight;
 mod media_server;
+// --- media uploads ---
+mod media_upload;
 mod metrics;
 mod openapi;
 mod plivo_failures;
