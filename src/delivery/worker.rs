@@ -263,6 +263,7 @@ mod tests {
                 updated_at: now,
                 events: vec![],
                 callback_attempts: None,
+                uploads: None,
             },
             attempts: 1,
             deadline: now,

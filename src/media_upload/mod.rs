@@ -3,33 +3,20 @@
 //!
 //! * [`form`]: the multipart body, read as it streams in, with every limit applied while reading.
 //! * [`sniff`]: each file's content type, judged from its bytes.
+//! * [`send`]: a multipart `POST /send-mms` (fields and files), validated before any upload.
 //! * [`upload`]: all files of one request in one upload, within Plivo's limits and with the
 //!   retry policy of sends; Plivo's failures answer as a send's do.
 
 pub mod form;
+pub mod send;
 pub mod sniff;
-
-use serde::{Deserialize, Serialize};
 
 use crate::dispatch::Dispatcher;
 use crate::plivo::media::in_request_order;
 use crate::plivo::{MediaFile, PlivoError};
 
+pub use crate::store::UploadedMedia;
 pub use form::{is_multipart, read_multipart, FormRules, MultipartForm};
-
-/// One uploaded file: what `POST /media` answers and what a message records (`uploads`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct UploadedMedia {
-    /// Plivo's media id, sent as `media_ids`.
-    pub media_id: String,
-    /// The type judged from the file's bytes.
-    pub content_type: String,
-    /// The file's size in bytes.
-    pub size: u64,
-    /// The file name, as sent to Plivo.
-    pub file_name: String,
-}
 
 /// Uploads every file in one request to Plivo; answers the media in the files' order.
 pub async fn upload(

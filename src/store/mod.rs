@@ -29,6 +29,8 @@ pub use types::{
     MessageQuery, MessageRecord, MessageStatus, NewMessage, OutboxStats, PendingCallback,
     StatusUpdate, UnknownStatus, UpdateOutcome,
 };
+// --- media uploads ---
+pub use types::UploadedMedia;
 
 /// The schema, embedded in the binary; run by [`connect`].
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -186,6 +188,12 @@ pub trait MessageStore: Send + Sync {
         attempt: &CallbackAttempt,
         next_attempt_at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError>;
+
+    // --- media uploads ---
+
+    /// Records the files uploaded to Plivo for message `id` (which must be stored), in order;
+    /// `GET /messages/{id}` shows them as `uploads`. Once per message.
+    async fn record_uploads(&self, id: &str, uploads: &[UploadedMedia]) -> Result<(), StoreError>;
 }
 
 /// Tuning for [`connect_with`].

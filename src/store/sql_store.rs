@@ -17,6 +17,8 @@ use super::{
     MessageRecord, MessageStore, NewMessage, OutboxStats, PendingCallback, StatusUpdate,
     StoreError, UpdateOutcome,
 };
+// --- media uploads ---
+use super::UploadedMedia;
 
 /// How writes reach the database.
 pub(crate) enum Writes {
@@ -123,6 +125,9 @@ impl MessageStore for SqlStore {
         let mut record = sql::get_message(&mut *tx, id).await?;
         if let Some(record) = record.as_mut() {
             record.callback_attempts = Some(sql::callback_attempts(&mut *tx, id).await?);
+            // --- media uploads ---
+            let uploads = sql::uploads(&mut *tx, id).await?;
+            record.uploads = (!uploads.is_empty()).then_some(uploads);
         }
         tx.commit().await?;
         Ok(record)
@@ -302,5 +307,12 @@ impl MessageStore for SqlStore {
             })
         })
         .await
+    }
+
+    // --- media uploads ---
+    async fn record_uploads(&self, id: &str, uploads: &[UploadedMedia]) -> Result<(), StoreError> {
+        let (id, uploads) = (id.to_owned(), uploads.to_vec());
+        self.write(move |c| Box::pin(async move { sql::record_uploads(c, &id, &uploads).await }))
+            .await
     }
 }

@@ -17,4 +17,6 @@ mod rate_limit;
 mod records;
 mod sandbox;
 mod send_mms;
+// --- media uploads ---
+mod send_multipart;
 mod service;

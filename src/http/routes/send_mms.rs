@@ -1,7 +1,6 @@
 //! `POST /send-mms`: check the request, record it, send it through Plivo, answer with the receipt.
 
-use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -13,6 +12,8 @@ use crate::http::idempotency::{self, Answer, Begin};
 use crate::http::openapi::ErrorResponse;
 use crate::http::send_request::{parse_send_request, BodyFormat, SendRequest};
 use crate::http::AppState;
+use crate::media_upload::send::{self, MultipartSend};
+use crate::media_upload::UploadedMedia;
 use crate::plivo::{PlivoError, SendMessageResponse};
 
 /// The 200 answer (contract §3).
@@ -99,24 +100,27 @@ pub struct BatchMessage {
 pub async fn send_mms(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    request: Request,
 ) -> Response {
     let respond_async = prefers_async(&headers);
     let begun = async {
         let key = idempotency::key_from_headers(&headers)?;
-        let format = BodyFormat::from_headers(&headers)?;
-        let body = body?;
-        let begin = idempotency::begin(state.delivery.store(), key, &body).await?;
-        Ok::<_, ApiError>((format, body, begin))
+        // --- media uploads: a multipart body is a form body plus files ---
+        let max_upload = state.config.uploads.max_upload_bytes;
+        let (format, body, files) = send::read_send_body(request, &state, max_upload).await?;
+        let compared = files.as_ref().map_or(&body[..], |f| &f.fingerprint[..]);
+        let begin = idempotency::begin(state.delivery.store(), key, compared).await?;
+        Ok::<_, ApiError>((format, body, files, begin))
     };
-    let (format, body, claim) = match begun.await {
-        Ok((_, _, Begin::Replay(answer))) => {
+    let (format, body, files, claim) = match begun.await {
+        Ok((_, _, _, Begin::Replay(answer))) => {
             return decorate(answer.into_response(), respond_async)
         }
-        Ok((format, body, Begin::Proceed(claim))) => (format, body, claim),
+        Ok((format, body, files, Begin::Proceed(claim))) => (format, body, files, claim),
         Err(e) => return e.into_response(),
     };
-    let (response, answer, retryable) = match process(&state, format, &body, respond_async).await {
+    let processed = process(&state, format, &body, files.as_ref(), respond_async).await;
+    let (response, answer, retryable) = match processed {
         Ok(answer) => (
             decorate(answer.clone().into_response(), respond_async),
             answer,
@@ -204,10 +208,11 @@ async fn process(
     state: &AppState,
     format: BodyFormat,
     body: &[u8],
+    files: Option<&MultipartSend>,
     respond_async: bool,
 ) -> Result<Answer, Failure> {
     let request = parse_send_request(format, body)?;
-    let (messages, callback_url, bulk) = match request {
+    let (mut messages, callback_url, bulk) = match request {
         SendRequest::Single { mms, callback_url } => (vec![mms], callback_url, false),
         SendRequest::Bulk {
             messages,
@@ -236,16 +241,28 @@ async fn process(
             .with_field("callbackUrl"),
         ));
     }
+    // --- media uploads ---
+    if let Some(files) = files {
+        files.check_size(&messages[0])?;
+    }
     state
         .ops
         .media_preflight()
         .check(&messages[0])
         .await
         .map_err(ApiError::from)?;
+    // --- media uploads: everything is valid; the files go to Plivo before the message ---
+    let uploads = match files {
+        Some(files) => files
+            .upload_into(state.delivery.dispatcher(), &mut messages)
+            .await
+            .map_err(|e| Failure::Send(SendError::Plivo(e)))?,
+        None => Vec::new(),
+    };
     if bulk || respond_async {
-        return accept(state, &messages, callback_url, bulk).await;
+        return accept(state, &messages, callback_url, bulk, &uploads).await;
     }
-    send_now(state, &messages[0], callback_url).await
+    send_now(state, &messages[0], callback_url, &uploads).await
 }
 
 /// A new message or batch id: a UUID v7, so ids sort by creation time and new rows land at the end
@@ -259,13 +276,17 @@ async fn send_now(
     state: &AppState,
     mms: &OutboundMms,
     callback_url: Option<String>,
+    uploads: &[UploadedMedia],
 ) -> Result<Answer, Failure> {
     let id = new_id();
     tracing::debug!(message.id = %id, recipient = %mms.to.masked(), "sending MMS");
     let record = state
         .delivery
         .new_record(id.clone(), mms, callback_url, None);
-    let sent = state.delivery.send_now(record, mms).await.map_err(|e| {
+    let result = state.delivery.send_now(record, mms).await;
+    // --- media uploads ---
+    send::record_uploads(state.delivery.store().as_ref(), vec![id.clone()], uploads).await;
+    let sent = result.map_err(|e| {
         tracing::warn!(message.id = %id, error = %e, "send failed");
         Failure::Send(e)
     })?;
@@ -295,6 +316,7 @@ async fn accept(
     messages: &[OutboundMms],
     callback_url: Option<String>,
     bulk: bool,
+    uploads: &[UploadedMedia],
 ) -> Result<Answer, Failure> {
     let batch_id = bulk.then(new_id);
     let records: Vec<_> = messages
@@ -310,6 +332,9 @@ async fn accept(
         .enqueue(&records)
         .await
         .map_err(|e| Failure::Send(SendError::Store(e)))?;
+    // --- media uploads ---
+    let ids = records.iter().map(|r| r.id.clone()).collect();
+    send::record_uploads(state.delivery.store().as_ref(), ids, uploads).await;
     tracing::debug!(
         messages = records.len(),
         batch.id = batch_id.as_deref().unwrap_or(""),

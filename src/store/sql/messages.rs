@@ -275,6 +275,7 @@ pub(super) fn record_from_row(row: &Row) -> Result<MessageRecord, StoreError> {
         updated_at: time(row.try_get("updated_at")?)?,
         events: Vec::new(),
         callback_attempts: None,
+        uploads: None,
     })
 }
 

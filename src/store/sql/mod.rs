@@ -8,6 +8,8 @@ mod callbacks;
 mod keys;
 mod messages;
 mod outbox;
+// --- media uploads ---
+mod uploads;
 
 use crate::store::db::{query, Db};
 use chrono::{DateTime, Utc};
@@ -27,6 +29,9 @@ pub(crate) use outbox::{
     claim_due, enqueue_messages, finish_delivery, heartbeat, leave, outbox_stats, release_lease,
     retry_delivery,
 };
+
+// --- media uploads ---
+pub(crate) use uploads::{record_uploads, uploads};
 
 /// Unix microseconds, as stored.
 fn micros(at: DateTime<Utc>) -> i64 {

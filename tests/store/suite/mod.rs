@@ -5,11 +5,15 @@ mod concurrency;
 mod keys;
 mod listing;
 mod messages;
+// --- media uploads ---
+mod uploads;
 
 pub use concurrency::*;
 pub use keys::*;
 pub use listing::*;
 pub use messages::*;
+// --- media uploads ---
+pub use uploads::*;
 
 use std::collections::HashSet;
 use std::future::Future;
