@@ -51,6 +51,9 @@ pub enum Command {
         /// The id of media uploaded to Plivo (repeatable).
         #[arg(long = "media-id", value_name = "ID")]
         media_ids: Vec<String>,
+        /// A file to upload to Plivo and send (repeatable; at most 2 MB each).
+        #[arg(long = "file", value_name = "PATH")]
+        files: Vec<std::path::PathBuf>,
     },
 }
 
@@ -69,13 +72,17 @@ pub async fn run(cli: Cli) -> ExitCode {
             text,
             media,
             media_ids,
+            files,
         } => {
-            send(RawMms {
-                to: Some(to),
-                text,
-                media_urls: media,
-                media_ids,
-            })
+            send(
+                RawMms {
+                    to: Some(to),
+                    text,
+                    media_urls: media,
+                    media_ids,
+                },
+                &files,
+            )
             .await
         }
     }
@@ -135,13 +142,22 @@ fn announce(app: &Application) {
     );
 }
 
-async fn send(raw: RawMms) -> ExitCode {
+async fn send(mut raw: RawMms, files: &[std::path::PathBuf]) -> ExitCode {
     let config = match load_config(false) {
         Ok(c) => c,
         Err(code) => return code,
     };
     telemetry::init(config.log_format, "warn");
-    let mms = match OutboundMms::parse(raw) {
+    // --- media uploads: files stand as placeholder ids until the message is valid ---
+    let attachments = match crate::media_upload::files::load(files) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: file: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    raw.media_ids.splice(0..0, attachments.placeholder_ids());
+    let mut mms = match OutboundMms::parse(raw) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("error: {} ({}): {e}", e.field, e.code);
@@ -155,6 +171,18 @@ async fn send(raw: RawMms) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // --- media uploads ---
+    if let Err(e) = attachments.check_size(&mms) {
+        eprintln!("error: file ({}): {}", e.code(), e.message());
+        return ExitCode::FAILURE;
+    }
+    if let Err(e) = attachments
+        .upload_into(&dispatcher, std::slice::from_mut(&mut mms))
+        .await
+    {
+        eprintln!("error: uploading the files: {e}");
+        return ExitCode::FAILURE;
+    }
     match dispatcher.send(&mms).await {
         Ok(sent) => {
             for uuid in &sent.response.message_uuid {

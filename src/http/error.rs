@@ -181,6 +181,14 @@ impl From<axum::extract::rejection::BytesRejection> for ApiError {
     }
 }
 
+// --- media uploads ---
+impl ApiError {
+    /// The sentence of the answer (for the command line, which prints rather than answers).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
 /// 413 for bodies over the limit.
 pub fn payload_too_large() -> ApiError {
     ApiError::new(

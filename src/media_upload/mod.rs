@@ -3,10 +3,12 @@
 //!
 //! * [`form`]: the multipart body, read as it streams in, with every limit applied while reading.
 //! * [`sniff`]: each file's content type, judged from its bytes.
+//! * [`files`]: `send --file PATH`, files read from disk with the same checks.
 //! * [`send`]: a multipart `POST /send-mms` (fields and files), validated before any upload.
 //! * [`upload`]: all files of one request in one upload, within Plivo's limits and with the
 //!   retry policy of sends; Plivo's failures answer as a send's do.
 
+pub mod files;
 pub mod form;
 pub mod send;
 pub mod sniff;

@@ -10,7 +10,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::FromRequest;
 use axum::http::HeaderMap;
 
-use super::form::{message_too_large, read_multipart, FormRules};
+use super::form::{message_too_large, read_multipart, FormRules, MultipartForm};
 use super::{upload, UploadedMedia};
 use crate::dispatch::Dispatcher;
 use crate::domain::{Media, MediaId, OutboundMms};
@@ -40,10 +40,17 @@ const PLACEHOLDER: &str = "mms-gateway-upload-";
 pub struct MultipartSend {
     /// The fields as a form body, with one placeholder `mediaIds` per file first.
     pub form_body: Vec<u8>,
-    /// The files, in request order, their types judged from their bytes.
-    pub files: Vec<MediaFile>,
+    /// The files, to upload once the message is valid.
+    pub attachments: Attachments,
     /// What an `Idempotency-Key` compares: the fields and the files' bytes, not the raw body.
     pub fingerprint: Vec<u8>,
+}
+
+/// Files a message will carry, checked (types judged from their bytes) but not uploaded yet.
+#[derive(Debug, Clone, Default)]
+pub struct Attachments {
+    /// The files, in request order.
+    pub files: Vec<MediaFile>,
 }
 
 /// Reads a multipart send (limits applied while reading: `MAX_UPLOAD_BYTES`, ten files, 2 MB a
@@ -55,21 +62,35 @@ pub async fn read_send(
 ) -> Result<MultipartSend, ApiError> {
     let rules = FormRules::message(max_upload_bytes, SEND_FIELDS);
     let form = read_multipart(headers, body, &rules).await?;
+    let attachments = Attachments { files: form.files };
     let mut serializer = form_urlencoded::Serializer::new(String::new());
-    for n in 1..=form.files.len() {
-        serializer.append_pair("mediaIds", &format!("{PLACEHOLDER}{n}"));
+    for id in attachments.placeholder_ids() {
+        serializer.append_pair("mediaIds", &id);
     }
     for (name, value) in &form.fields {
         serializer.append_pair(name, value);
     }
+    let fingerprint = MultipartForm {
+        fields: form.fields,
+        files: attachments.files.clone(),
+    }
+    .fingerprint();
     Ok(MultipartSend {
         form_body: serializer.finish().into_bytes(),
-        fingerprint: form.fingerprint(),
-        files: form.files,
+        fingerprint,
+        attachments,
     })
 }
 
-impl MultipartSend {
+impl Attachments {
+    /// The ids that stand for the files until they are uploaded: put them before any given
+    /// `mediaIds` when the message is parsed.
+    pub fn placeholder_ids(&self) -> Vec<String> {
+        (1..=self.files.len())
+            .map(|n| format!("{PLACEHOLDER}{n}"))
+            .collect()
+    }
+
     /// 413 `media_too_large` when the files and the text of `mms` weigh more than 5 MB.
     pub fn check_size(&self, mms: &OutboundMms) -> Result<(), ApiError> {
         let text = mms.text.as_ref().map_or(0, |t| t.as_str().len() as u64);

@@ -243,7 +243,7 @@ async fn process(
     }
     // --- media uploads ---
     if let Some(files) = files {
-        files.check_size(&messages[0])?;
+        files.attachments.check_size(&messages[0])?;
     }
     state
         .ops
@@ -254,6 +254,7 @@ async fn process(
     // --- media uploads: everything is valid; the files go to Plivo before the message ---
     let uploads = match files {
         Some(files) => files
+            .attachments
             .upload_into(state.delivery.dispatcher(), &mut messages)
             .await
             .map_err(|e| Failure::Send(SendError::Plivo(e)))?,
