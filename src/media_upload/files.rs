@@ -93,7 +93,7 @@ mod tests {
         assert!(load(&[dir.path().join("missing.png")])
             .unwrap_err()
             .starts_with("cannot read"));
-        assert!(load(&vec![&png; 11])
+        assert!(load(&[&png; 11])
             .unwrap_err()
             .contains("too_many_media"));
     }
