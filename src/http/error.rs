@@ -87,6 +87,16 @@ impl ApiError {
         self.status
     }
 
+    /// The sentence a person can act on.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// What Plivo said, when it said something worth passing on.
+    pub fn details(&self) -> Option<&Value> {
+        self.details.as_ref()
+    }
+
     /// The contract's error code.
     pub fn code(&self) -> &'static str {
         self.code
@@ -178,14 +188,6 @@ impl From<axum::extract::rejection::BytesRejection> for ApiError {
         } else {
             Self::bad_request("invalid_body", "The request body could not be read.")
         }
-    }
-}
-
-// --- media uploads ---
-impl ApiError {
-    /// The sentence of the answer (for the command line, which prints rather than answers).
-    pub fn message(&self) -> &str {
-        &self.message
     }
 }
 

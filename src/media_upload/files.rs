@@ -93,8 +93,6 @@ mod tests {
         assert!(load(&[dir.path().join("missing.png")])
             .unwrap_err()
             .starts_with("cannot read"));
-        assert!(load(&[&png; 11])
-            .unwrap_err()
-            .contains("too_many_media"));
+        assert!(load(&[&png; 11]).unwrap_err().contains("too_many_media"));
     }
 }

@@ -13,19 +13,18 @@ pub mod form;
 pub mod send;
 pub mod sniff;
 
-use crate::dispatch::Dispatcher;
 use crate::plivo::media::in_request_order;
-use crate::plivo::{MediaFile, PlivoError};
+use crate::plivo::{MediaFile, PlivoError, RetryingSender};
 
 pub use crate::store::UploadedMedia;
 pub use form::{is_multipart, read_multipart, FormRules, MultipartForm};
 
 /// Uploads every file in one request to Plivo; answers the media in the files' order.
 pub async fn upload(
-    dispatcher: &Dispatcher,
+    plivo: &RetryingSender,
     files: &[MediaFile],
 ) -> Result<Vec<UploadedMedia>, PlivoError> {
-    let uploaded = dispatcher.upload_media(files).await?;
+    let uploaded = plivo.upload_media(files).await?;
     let response = &uploaded.response;
     let objects = in_request_order(files, response).ok_or_else(|| {
         PlivoError::Unexpected(format!(

@@ -12,12 +12,11 @@ use axum::http::HeaderMap;
 
 use super::form::{message_too_large, read_multipart, FormRules, MultipartForm};
 use super::{upload, UploadedMedia};
-use crate::dispatch::Dispatcher;
 use crate::domain::{Media, MediaId, OutboundMms};
 use crate::http::error::ApiError;
 use crate::http::send_request::BodyFormat;
 use crate::media_preflight::MAX_TOTAL_BYTES;
-use crate::plivo::{MediaFile, PlivoError};
+use crate::plivo::{MediaFile, PlivoError, RetryingSender};
 use crate::store::MessageStore;
 
 /// The fields a multipart send takes besides `file` parts (those of the form body).
@@ -47,7 +46,7 @@ pub struct MultipartSend {
 }
 
 /// Files a message will carry, checked (types judged from their bytes) but not uploaded yet.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Attachments {
     /// The files, in request order.
     pub files: Vec<MediaFile>,
@@ -105,13 +104,13 @@ impl Attachments {
     /// placeholders of every message; answers what was uploaded. Does nothing without files.
     pub async fn upload_into(
         &self,
-        dispatcher: &Dispatcher,
+        plivo: &RetryingSender,
         messages: &mut [OutboundMms],
     ) -> Result<Vec<UploadedMedia>, PlivoError> {
         if self.files.is_empty() {
             return Ok(Vec::new());
         }
-        let uploaded = upload(dispatcher, &self.files).await?;
+        let uploaded = upload(plivo, &self.files).await?;
         let ids = uploaded
             .iter()
             .map(|u| MediaId::parse(&u.media_id))

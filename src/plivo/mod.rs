@@ -16,7 +16,7 @@ pub use error::{AttemptError, PlivoError};
 pub use limiter::Limiter;
 pub use retry::RetryPolicy;
 pub use send::{RetryingSender, Sent};
-pub use types::{SendMessageBody, SendMessageResponse};
+pub use types::{MessageContent, MessageDefaults, SendMessageBody, SendMessageResponse};
 // --- media uploads ---
 pub use media::{MediaFile, MediaUploadResponse};
 pub use send::Uploaded;

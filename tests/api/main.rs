@@ -19,4 +19,5 @@ mod sandbox;
 mod send_mms;
 // --- media uploads ---
 mod send_multipart;
+mod send_service;
 mod service;

@@ -26,6 +26,29 @@ pub struct MediaUploadForm {
     pub file: Vec<Vec<u8>>,
 }
 
+/// The body of a multipart `POST /send-mms`: the fields of the form body (lists repeat) plus up to
+/// ten `file` parts; all media together 1 to 10, files and text at most 5,000,000 bytes.
+#[derive(Debug, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct SendMmsMultipart {
+    /// E.164, a US or Canadian number (or `recipientNumbers`, repeated, for a bulk send).
+    recipient_number: Option<String>,
+    /// At most 1600 characters.
+    message_text: Option<String>,
+    /// One http/https media URL.
+    media_url: Option<String>,
+    /// Media URLs (repeat the part).
+    media_urls: Option<Vec<String>>,
+    /// Ids of media already uploaded to Plivo (repeat the part); sent after the files' ids.
+    media_ids: Option<Vec<String>>,
+    /// Where status events go.
+    callback_url: Option<String>,
+    /// Files to upload and send (each at most 2,000,000 bytes), each with a file name.
+    #[schema(value_type = Option<Vec<String>>, format = Binary)]
+    file: Option<Vec<Vec<u8>>>,
+}
+
 /// Uploads one to ten files to Plivo in one request; answers their media ids for `mediaIds`.
 #[utoipa::path(
     post,
@@ -66,7 +89,7 @@ pub async fn upload_media(
         )
         .with_field(FILE_PART));
     }
-    let media = media_upload::upload(state.delivery.dispatcher(), &form.files)
+    let media = media_upload::upload(state.delivery.plivo(), &form.files)
         .await
         .map_err(ApiError::from)?;
     Ok((StatusCode::CREATED, Json(MediaResponse { media })))
