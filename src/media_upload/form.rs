@@ -173,9 +173,11 @@ pub async fn read_multipart(
                 if let Some(max) = rules.max_message.filter(|max| message_bytes > *max) {
                     return Err(message_too_large(max));
                 }
-                if bytes.is_empty() {
-                    // One allocation for the usual file: the first chunk tells it has begun.
-                    bytes.reserve(chunk.len().max(64 * 1024));
+                if bytes.capacity() == 0 {
+                    // One allocation of the most a file may hold, never grown (a grown buffer is
+                    // copied and leaves its old block behind): only the pages written become
+                    // resident, so a small file costs what it weighs.
+                    bytes.reserve(MAX_MEDIA_BYTES as usize);
                 }
                 bytes.extend_from_slice(&chunk);
             }

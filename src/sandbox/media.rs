@@ -80,7 +80,7 @@ pub(crate) async fn upload(
         multer::Multipart::with_constraints(body.into_data_stream(), boundary, constraints);
     let mut files = Vec::new();
     loop {
-        let part = match multipart.next_field().await {
+        let mut part = match multipart.next_field().await {
             Ok(Some(part)) => part,
             Ok(None) => break,
             Err(e) => {
@@ -107,19 +107,24 @@ pub(crate) async fn upload(
             .content_type()
             .map(|m| m.essence_str().to_owned())
             .unwrap_or_default();
-        let bytes = match part.bytes().await {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    &format!("invalid multipart body: {e}"),
-                )
+        // Only the size is kept: the bytes are counted as they stream by, never held.
+        let mut size = 0u64;
+        loop {
+            match part.chunk().await {
+                Ok(Some(chunk)) => size += chunk.len() as u64,
+                Ok(None) => break,
+                Err(e) => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        &format!("invalid multipart body: {e}"),
+                    )
+                }
             }
-        };
+        }
         if file_name.is_empty() {
             return error(StatusCode::BAD_REQUEST, "every file needs a file name");
         }
-        if bytes.len() as u64 > MAX_MEDIA_BYTES {
+        if size > MAX_MEDIA_BYTES {
             return error(StatusCode::BAD_REQUEST, "a file may be at most 2 MB");
         }
         if !plivo_carries(&content_type) {
@@ -132,7 +137,7 @@ pub(crate) async fn upload(
             media_id: Uuid::new_v4().to_string(),
             file_name,
             content_type,
-            size: bytes.len() as u64,
+            size,
             upload_time: Utc::now(),
         });
     }
