@@ -407,3 +407,19 @@ async fn plivos_failures_answer_as_for_sends() {
     // 1 + 1 + (1 + PLIVO_MAX_RETRIES = 3) attempts.
     assert_eq!(media_requests(&app).await.len(), 6);
 }
+
+#[tokio::test]
+async fn openapi_describes_the_multipart_bodies() {
+    let app = spawn_app().await;
+    let spec = json_body(app.fetch("/openapi.json").await).await;
+    let media = &spec["paths"]["/media"]["post"];
+    assert!(
+        media["requestBody"]["content"]["multipart/form-data"].is_object(),
+        "{media}"
+    );
+    assert!(media["responses"]["201"].is_object());
+    assert!(media["responses"]["413"].is_object());
+    let send = &spec["paths"]["/send-mms"]["post"]["requestBody"]["content"];
+    assert!(send["multipart/form-data"].is_object(), "{send}");
+    assert!(send["application/json"].is_object());
+}
