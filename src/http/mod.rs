@@ -10,6 +10,9 @@ pub mod metrics_route;
 pub mod middleware;
 pub mod openapi;
 pub mod ops_layers;
+pub mod paths;
+// --- webhook hardening ---
+pub mod plivo_webhook;
 pub mod rate_limit;
 pub mod routes;
 pub mod security_headers;

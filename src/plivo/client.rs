@@ -65,6 +65,9 @@ impl PlivoClient {
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(128)
             .tcp_nodelay(true)
+            // A redirect would carry the message (and, to another host, nothing else that is
+            // ours) away from PLIVO_API_BASE_URL: a 3xx is an unexpected answer.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("mms-gateway/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Self {
@@ -109,7 +112,12 @@ impl PlivoApi for PlivoClient {
             .send()
             .await
             .map_err(transport_error)?;
-        classify(response).await
+        let status = response.status().as_u16();
+        let answer: SendMessageResponse = classify(response).await?;
+        check_uuids(answer, body).map_err(|detail| AttemptError::Decode {
+            status,
+            detail: detail.to_owned(),
+        })
     }
 
     // --- media uploads ---
@@ -172,6 +180,23 @@ async fn classify<T: serde::de::DeserializeOwned>(
         api_id,
         retry_after,
     })
+}
+
+/// A success names a message UUID for every destination: one non-blank UUID per `dst` entry that
+/// Plivo did not list as `invalid_number`. Anything else cannot be matched with callbacks.
+fn check_uuids(
+    answer: SendMessageResponse,
+    body: &SendMessageBody,
+) -> Result<SendMessageResponse, &'static str> {
+    let destinations = body.dst.split('<').count();
+    let invalid = answer.invalid_number.as_ref().map_or(0, Vec::len);
+    if answer.message_uuid.iter().any(|u| u.trim().is_empty()) {
+        return Err("the answer has an empty message UUID");
+    }
+    if answer.message_uuid.is_empty() || answer.message_uuid.len() + invalid != destinations {
+        return Err("the answer does not have one message UUID for every destination");
+    }
+    Ok(answer)
 }
 
 /// The most of one answer this service reads. Plivo's answers are a few hundred bytes; reading a

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::outcome::{AttemptOutcome, StatusClass};
 use super::retry::Failure;
 
 /// One attempt's failure, before the retry policy looks at it.
@@ -52,9 +53,13 @@ impl AttemptError {
             } => Failure::Status(*status, *retry_after),
             Self::Timeout => Failure::Timeout,
             Self::Network(_) | Self::NoSlot { .. } => Failure::Network,
-            // A 2xx that can't be read was accepted by Plivo: never resend it.
-            Self::Decode { status, .. } => Failure::Status(*status, None),
+            Self::Decode { .. } => Failure::Unreadable,
         }
+    }
+
+    /// What this failed attempt tells about the message (see [`AttemptOutcome`]).
+    pub fn outcome(&self) -> AttemptOutcome {
+        AttemptOutcome::of::<()>(&Err(self.clone()))
     }
 }
 
@@ -79,9 +84,12 @@ pub enum PlivoError {
         /// Plivo's explanation.
         message: String,
     },
-    /// Plivo answered something this service does not expect.
+    /// Plivo answered a status this service does not expect; nothing was taken.
     #[error("unexpected answer from Plivo: {0}")]
     Unexpected(String),
+    /// Plivo answered 2xx with a body that cannot be read: it may hold the message.
+    #[error("unexpected answer from Plivo: {0}")]
+    Unreadable(String),
     /// Plivo kept failing (5xx/429) or could not be reached, after all retries.
     #[error("Plivo is unavailable: {last}")]
     Unavailable {
@@ -101,33 +109,26 @@ impl PlivoError {
     pub fn from_last_attempt(err: AttemptError, next_delay: Duration) -> Self {
         match err {
             AttemptError::Status {
-                status: status @ (400 | 404),
-                message,
-                api_id,
-                ..
-            } => Self::Rejected {
                 status,
                 message,
                 api_id,
-            },
-            AttemptError::Status {
-                status: status @ (401 | 403),
-                message,
-                ..
-            } => Self::AuthFailed { status, message },
-            AttemptError::Status {
-                status,
-                message,
                 retry_after,
-                ..
-            } if status == 429 || (500..=599).contains(&status) => Self::Unavailable {
-                last: format!("Plivo answered {status}: {message}"),
-                retry_after: retry_after.unwrap_or(next_delay),
+            } => match StatusClass::of(status) {
+                StatusClass::Rejected => Self::Rejected {
+                    status,
+                    message,
+                    api_id,
+                },
+                StatusClass::AuthFailed => Self::AuthFailed { status, message },
+                StatusClass::RateLimited | StatusClass::ServerError => Self::Unavailable {
+                    last: format!("Plivo answered {status}: {message}"),
+                    retry_after: retry_after.unwrap_or(next_delay),
+                },
+                StatusClass::Unexpected => {
+                    Self::Unexpected(format!("Plivo answered {status}: {message}"))
+                }
             },
-            AttemptError::Status {
-                status, message, ..
-            } => Self::Unexpected(format!("Plivo answered {status}: {message}")),
-            AttemptError::Decode { .. } => Self::Unexpected(err.to_string()),
+            AttemptError::Decode { .. } => Self::Unreadable(err.to_string()),
             AttemptError::Timeout => Self::Timeout,
             AttemptError::NoSlot { retry_after } => Self::Unavailable {
                 last: err.to_string(),
@@ -140,10 +141,31 @@ impl PlivoError {
         }
     }
 
+    /// The error code of this failure, in the API's answer and on the message's record
+    /// (docs/api.md, "Error codes").
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Rejected { .. } => "provider_rejected",
+            Self::AuthFailed { .. } => "provider_auth_failed",
+            Self::Unavailable { .. } => "provider_unavailable",
+            Self::Unexpected(_) | Self::Unreadable(_) => "provider_error",
+            Self::Timeout => "provider_timeout",
+        }
+    }
+
+    /// The error message recorded on the message: Plivo's own words when it refused, otherwise
+    /// what went wrong.
+    pub fn record_text(&self) -> String {
+        match self {
+            Self::Rejected { message, .. } | Self::AuthFailed { message, .. } => message.clone(),
+            other => other.to_string(),
+        }
+    }
+
     /// Whether Plivo may have accepted the message even though this call failed: the last
-    /// attempt timed out, or Plivo answered something unexpected (e.g. an unreadable 2xx).
+    /// attempt timed out, or its 2xx could not be read.
     pub fn outcome_unknown(&self) -> bool {
-        matches!(self, Self::Timeout | Self::Unexpected(_))
+        matches!(self, Self::Timeout | Self::Unreadable(_))
     }
 }
 
@@ -202,16 +224,16 @@ mod tests {
             PlivoError::from_last_attempt(AttemptError::Network("refused".into()), next),
             PlivoError::Unavailable { .. }
         ));
-        assert!(matches!(
-            PlivoError::from_last_attempt(
-                AttemptError::Decode {
-                    status: 202,
-                    detail: "x".into()
-                },
-                next
-            ),
-            PlivoError::Unexpected(_)
-        ));
+        let unreadable = PlivoError::from_last_attempt(
+            AttemptError::Decode {
+                status: 202,
+                detail: "x".into(),
+            },
+            next,
+        );
+        assert!(matches!(unreadable, PlivoError::Unreadable(_)));
+        assert!(unreadable.outcome_unknown());
+        assert!(!PlivoError::from_last_attempt(status(409, None), next).outcome_unknown());
     }
 
     #[test]

@@ -21,3 +21,9 @@ mod send_mms;
 mod send_multipart;
 mod send_service;
 mod service;
+// --- webhook hardening ---
+mod webhook_hardening;
+// --- slow clients ---
+mod slow_clients;
+// --- Plivo answers ---
+mod plivo_answers;

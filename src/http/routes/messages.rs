@@ -6,7 +6,7 @@ use axum::Json;
 use crate::http::error::ApiError;
 use crate::http::openapi::ErrorResponse;
 use crate::http::AppState;
-use crate::store::{MessagePage, MessageQuery, MessageRecord, MessageStatus, StoreError};
+use crate::store::{MessagePage, MessageQuery, MessageRecord, MessageStatus};
 
 /// One message with its status history.
 #[utoipa::path(get, path = "/messages/{id}", tag = "messages",
@@ -28,7 +28,7 @@ pub async fn get_message(
             "There is no message with id {:?}.",
             truncate(&id)
         ))),
-        Err(e) => Err(store_failure(&e)),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -51,14 +51,7 @@ pub async fn list_messages(
     RawQuery(query): RawQuery,
 ) -> Result<Json<MessagePage>, ApiError> {
     let query = parse_query(query.as_deref().unwrap_or(""))?;
-    match state.delivery.store().list_messages(&query).await {
-        Ok(page) => Ok(Json(page)),
-        Err(StoreError::InvalidCursor) => Err(invalid(
-            "cursor",
-            "cursor is not one this service gave out.",
-        )),
-        Err(e) => Err(store_failure(&e)),
-    }
+    Ok(Json(state.delivery.store().list_messages(&query).await?))
 }
 
 /// Reads the query string into a store query, answering 400 for anything wrong.
@@ -95,17 +88,6 @@ pub fn parse_query(raw: &str) -> Result<MessageQuery, ApiError> {
 
 fn invalid(field: &'static str, message: &str) -> ApiError {
     ApiError::bad_request("invalid_field", message).with_field(field)
-}
-
-/// Logs a store failure and answers a 503 that says nothing of the cause.
-pub fn store_failure(e: &StoreError) -> ApiError {
-    tracing::error!(error = %e, "message store failed");
-    ApiError::new(
-        axum::http::StatusCode::SERVICE_UNAVAILABLE,
-        "store_unavailable",
-        "The message store is not answering right now; try again shortly.",
-    )
-    .with_retry_after(1)
 }
 
 fn truncate(s: &str) -> String {
