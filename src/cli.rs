@@ -55,6 +55,9 @@ pub enum Command {
         /// The id of media uploaded to Plivo (repeatable).
         #[arg(long = "media-id", value_name = "ID")]
         media_ids: Vec<String>,
+        /// A file to upload to Plivo and send (repeatable; at most 2 MB each, 10 media in all).
+        #[arg(long = "file", value_name = "PATH")]
+        files: Vec<std::path::PathBuf>,
     },
 }
 
@@ -74,6 +77,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             text,
             media,
             media_ids,
+            files,
         } => {
             let raw = RawMms {
                 to: Some(to),
@@ -81,7 +85,7 @@ pub async fn run(cli: Cli) -> ExitCode {
                 media_urls: media,
                 media_ids,
             };
-            send(sandbox, raw).await
+            send(sandbox, raw, &files).await
         }
     }
 }
@@ -151,13 +155,22 @@ fn announce(app: &Application) {
     let _ = out.flush();
 }
 
-async fn send(sandbox: bool, raw: RawMms) -> ExitCode {
+async fn send(sandbox: bool, mut raw: RawMms, files: &[std::path::PathBuf]) -> ExitCode {
     let config = match load_config(sandbox) {
         Ok(c) => c,
         Err(code) => return code,
     };
     // stdout carries only the UUID; only errors are logged (to stderr), the outcome is printed.
     telemetry::init_to_stderr(config.log_format, "error");
+    // --- media uploads: each file stands as a placeholder id until the send uploads it ---
+    let attachments = match crate::media_upload::files::load(files) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: file: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    raw.media_ids.splice(0..0, attachments.placeholder_ids());
     let mms = match OutboundMms::parse(raw) {
         Ok(m) => m,
         Err(e) => {
@@ -172,7 +185,11 @@ async fn send(sandbox: bool, raw: RawMms) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let outcome = one_shot.sender().send(SendCommand::now(mms)).await;
+    let command = SendCommand {
+        attachments,
+        ..SendCommand::now(mms)
+    };
+    let outcome = one_shot.sender().send(command).await;
     one_shot.finish().await;
     match outcome {
         Outcome::Sent(sent) => {

@@ -10,6 +10,8 @@ pub mod domain;
 pub mod health_probe;
 pub mod http;
 pub mod media_preflight;
+// --- media uploads ---
+pub mod media_upload;
 pub mod metrics;
 pub mod optouts;
 pub mod plivo;

@@ -150,9 +150,10 @@ async fn validation_rules() {
         assert!(json["api_id"].is_string());
     }
 
+    let uploaded = upload_one(&sim).await;
     let ok = [
         with("text", json!("é".repeat(1600))),
-        with("media_ids", json!(vec!["m"; 9])),
+        with("media_ids", json!(vec![uploaded; 9])),
         with("src", json!("+1 (415) 555-0100")),
         without("src").tap_insert("powerpack_uuid", json!("pp-1")),
         with("log", json!("false")).tap_insert("trackable", json!(true)),
@@ -216,4 +217,22 @@ async fn unknown_paths_and_wrong_methods() {
         .await
         .unwrap();
     assert_error(res, 404, "not found").await;
+}
+
+/// Uploads one small PNG to the simulator's Media API and answers its media id.
+async fn upload_one(sim: &Simulator) -> String {
+    let part = reqwest::multipart::Part::bytes(include_bytes!("fixtures/photo.png").to_vec())
+        .file_name("photo.png")
+        .mime_str("image/png")
+        .unwrap();
+    let res = http()
+        .post(format!("{}v1/Account/{AUTH_ID}/Media/", sim.base_url()))
+        .basic_auth(AUTH_ID, Some(TOKEN))
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let body: Value = res.json().await.unwrap();
+    body["objects"][0]["media_id"].as_str().unwrap().to_owned()
 }

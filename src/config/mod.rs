@@ -13,6 +13,8 @@ pub mod callback_retry;
 pub mod senders;
 // --- reconciliation ---
 pub mod reconcile;
+// --- media uploads ---
+pub mod uploads;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -99,6 +101,9 @@ pub struct Config {
     pub reconcile: reconcile::ReconcileConfig,
     /// Inbound messages (`src/config/inbound.rs`).
     pub inbound: inbound::InboundConfig,
+    // --- media uploads ---
+    /// `MAX_UPLOAD_BYTES` (`src/config/uploads.rs`).
+    pub uploads: uploads::UploadConfig,
 }
 
 /// A setting that is missing or wrong; its `Display` is the one line printed before exiting with code 2.
@@ -196,6 +201,8 @@ impl Config {
         // --- reconciliation ---
         let reconcile = reconcile::ReconcileConfig::from_lookup(&get)?;
         let inbound = inbound::InboundConfig::from_lookup(&get, &delivery)?;
+        // --- media uploads ---
+        let uploads = uploads::UploadConfig::from_lookup(&get)?;
         Ok(Self {
             plivo,
             host,
@@ -212,6 +219,7 @@ impl Config {
             callback_retry_window,
             reconcile,
             inbound,
+            uploads,
         })
     }
 
@@ -454,6 +462,7 @@ impl fmt::Debug for Config {
             .field("retention", &self.retention)
             .field("reconcile", &self.reconcile)
             .field("inbound", &self.inbound)
+            .field("uploads", &self.uploads)
             .finish()
     }
 }

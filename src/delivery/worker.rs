@@ -331,6 +331,7 @@ mod tests {
                 resent_as: vec![],
                 duplicate_uuids: vec![],
                 direction: crate::store::Direction::Outbound,
+                uploads: None,
             },
             attempts: 1,
             deadline: now,

@@ -88,6 +88,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(metrics_route::metrics))
         .routes(routes!(openapi::openapi_json))
+        // --- media uploads ---
+        .routes(routes!(routes::media::upload_media))
 }
 
 /// The whole API.

@@ -7,6 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use super::error::AttemptError;
+use super::media::{MediaFile, MediaUploadResponse};
 use super::records::{ListQuery, MessageDetail, MessageList};
 use super::retry::parse_retry_after;
 use super::types::{ErrorBody, SendMessageBody, SendMessageResponse};
@@ -29,6 +30,19 @@ pub trait PlivoApi: Send + Sync {
 
     /// `GET …/Message/?…`: one page of Plivo's records matching `query`.
     async fn list_messages(&self, query: &ListQuery) -> Result<MessageList, AttemptError>;
+    // --- media uploads ---
+    /// Sends one `POST …/Media/` carrying every file (one `file` part each) and classifies the
+    /// answer. Transports that do not carry the Media API (test doubles of the Message API) answer
+    /// 405, which the service reports as `502 provider_error`.
+    async fn upload_media(&self, files: &[MediaFile]) -> Result<MediaUploadResponse, AttemptError> {
+        let _ = files;
+        Err(AttemptError::Status {
+            status: 405,
+            message: "this Plivo transport does not carry the Media API".to_owned(),
+            api_id: None,
+            retry_after: None,
+        })
+    }
 }
 
 /// The real client: one pooled, kept-alive `reqwest::Client` with a per-attempt timeout.
@@ -36,6 +50,7 @@ pub trait PlivoApi: Send + Sync {
 pub struct PlivoClient {
     http: reqwest::Client,
     message_url: Url,
+    media_url: Url,
     auth_id: String,
     auth_token: SecretString,
 }
@@ -66,6 +81,7 @@ impl PlivoClient {
         Ok(Self {
             http,
             message_url: message_url(&config.base_url, &config.auth_id),
+            media_url: media_url(&config.base_url, &config.auth_id),
             auth_id: config.auth_id.clone(),
             auth_token: config.auth_token.clone(),
         })
@@ -74,9 +90,18 @@ impl PlivoClient {
 
 /// `{base}/v1/Account/{auth_id}/Message/`, keeping any path prefix of the base URL.
 pub fn message_url(base: &Url, auth_id: &str) -> Url {
+    account_url(base, auth_id, "Message/")
+}
+
+/// `{base}/v1/Account/{auth_id}/Media/` (docs/plivo-api.md §6.4).
+pub fn media_url(base: &Url, auth_id: &str) -> Url {
+    account_url(base, auth_id, "Media/")
+}
+
+fn account_url(base: &Url, auth_id: &str, resource: &str) -> Url {
     let mut url = base.clone();
     let prefix = base.path().trim_end_matches('/');
-    url.set_path(&format!("{prefix}/v1/Account/{auth_id}/Message/"));
+    url.set_path(&format!("{prefix}/v1/Account/{auth_id}/{resource}"));
     url.set_query(None);
     url
 }
@@ -132,6 +157,30 @@ impl PlivoApi for PlivoClient {
             .http
             .get(url)
             .basic_auth(&self.auth_id, Some(self.auth_token.expose_secret()))
+            .send()
+            .await
+            .map_err(transport_error)?;
+        read_answer(response).await
+    }
+
+    // --- media uploads ---
+    async fn upload_media(&self, files: &[MediaFile]) -> Result<MediaUploadResponse, AttemptError> {
+        let mut form = reqwest::multipart::Form::new();
+        for file in files {
+            let part = reqwest::multipart::Part::stream_with_length(
+                reqwest::Body::from(file.bytes.clone()),
+                file.bytes.len() as u64,
+            )
+            .file_name(file.file_name.clone())
+            .mime_str(&file.content_type)
+            .map_err(|_| AttemptError::Network("a file's content type is not valid".to_owned()))?;
+            form = form.part("file", part);
+        }
+        let response = self
+            .http
+            .post(self.media_url.clone())
+            .basic_auth(&self.auth_id, Some(self.auth_token.expose_secret()))
+            .multipart(form)
             .send()
             .await
             .map_err(transport_error)?;

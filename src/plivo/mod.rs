@@ -5,6 +5,8 @@ pub mod client;
 pub mod error;
 pub mod inbound_message;
 pub mod limiter;
+// --- media uploads ---
+pub mod media;
 pub mod outcome;
 // --- reconciliation ---
 pub mod records;
@@ -24,3 +26,6 @@ pub use records::{ListQuery, MessageDetail, MessageList};
 pub use retry::RetryPolicy;
 pub use send::{RetryNote, RetryingSender, Sent};
 pub use types::{MessageContent, MessageDefaults, SendMessageBody, SendMessageResponse};
+// --- media uploads ---
+pub use media::{MediaFile, MediaUploadResponse};
+pub use send::Uploaded;

@@ -8,6 +8,7 @@ use rand::Rng;
 use super::client::PlivoApi;
 use super::error::{AttemptError, PlivoError};
 use super::limiter::Limiter;
+use super::media::{MediaFile, MediaUploadResponse};
 use super::outcome::AttemptOutcome;
 use super::retry::{backoff, Decision, RetryPolicy};
 use super::types::{MessageContent, MessageDefaults, SendMessageBody, SendMessageResponse};
@@ -31,6 +32,16 @@ pub struct RetryNote {
     pub at: chrono::DateTime<chrono::Utc>,
     /// `attempt N failed: <why>; retrying in <ms> ms`.
     pub detail: String,
+}
+
+// --- media uploads ---
+/// A successful upload and how many attempts it took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Uploaded {
+    /// Plivo's answer.
+    pub response: MediaUploadResponse,
+    /// Attempts made, the successful one included.
+    pub attempts: u32,
 }
 
 /// Plivo's API with the contract's retry policy around it, within Plivo's limits; it also builds
@@ -108,6 +119,23 @@ impl RetryingSender {
         max_wait: Duration,
         cancelled: impl std::future::Future<Output = ()>,
     ) -> Result<SendMessageResponse, AttemptError> {
+        self.limited(max_wait, cancelled, || self.api.send_message(body))
+            .await
+    }
+
+    /// Runs one request to Plivo (`call`) within its limits: waits at most `max_wait` for a slot
+    /// (giving up with `NoSlot` if `cancelled` completes first), counts the attempt, and pauses
+    /// every sender after a 429. Sends and media uploads alike go through here.
+    async fn limited<T, F, Fut>(
+        &self,
+        max_wait: Duration,
+        cancelled: impl std::future::Future<Output = ()>,
+        call: F,
+    ) -> Result<T, AttemptError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<T, AttemptError>>,
+    {
         let _permit = match &self.limiter {
             Some(limiter) => {
                 let permit = tokio::select! {
@@ -122,7 +150,7 @@ impl RetryingSender {
             }
             None => None,
         };
-        let result = self.api.send_message(body).await;
+        let result = call().await;
         if let Some(metrics) = &self.metrics {
             metrics.record_plivo_attempt(super::outcome::metric_label(&result));
         }
@@ -153,24 +181,57 @@ impl RetryingSender {
     }
 
     // --- each retry of a sync send is an event ---
-    /// As [`RetryingSender::send`], adding to `retries` a note for each failed attempt that is
-    /// retried (when, and why), for the message's history.
+    /// As [`RetryingSender::send`], adding to `retries_noted` a note for each failed attempt that
+    /// is retried (when, and why), for the message's history.
     pub async fn send_noting_retries(
         &self,
         body: &SendMessageBody,
         retries_noted: &mut Vec<RetryNote>,
     ) -> Result<Sent, PlivoError> {
+        let (response, attempts, uncertain) = self
+            .with_retries(|| self.attempt(body, SYNC_SLOT_WAIT), retries_noted)
+            .await?;
+        Ok(Sent {
+            response,
+            attempts,
+            uncertain,
+        })
+    }
+
+    // --- media uploads ---
+    /// Uploads every file in one `POST …/Media/`, within Plivo's limits and with the same retry
+    /// policy as sends (an upload sent twice only leaves an unused copy, which Plivo deletes after
+    /// 6 hours).
+    pub async fn upload_media(&self, files: &[MediaFile]) -> Result<Uploaded, PlivoError> {
+        let (response, attempts, _) = self
+            .with_retries(
+                || {
+                    self.limited(SYNC_SLOT_WAIT, std::future::pending(), || {
+                        self.api.upload_media(files)
+                    })
+                },
+                &mut Vec::new(),
+            )
+            .await?;
+        Ok(Uploaded { response, attempts })
+    }
+
+    /// The retry loop of the contract around `attempt`: answers the result, the attempts made and
+    /// whether an earlier attempt may have reached Plivo; each retry is noted in `retries_noted`.
+    async fn with_retries<T, F, Fut>(
+        &self,
+        attempt: F,
+        retries_noted: &mut Vec<RetryNote>,
+    ) -> Result<(T, u32, bool), PlivoError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, AttemptError>>,
+    {
         let mut retries = 0;
         let mut uncertain = false;
         loop {
-            let err = match self.attempt(body, SYNC_SLOT_WAIT).await {
-                Ok(response) => {
-                    return Ok(Sent {
-                        response,
-                        attempts: retries + 1,
-                        uncertain,
-                    })
-                }
+            let err = match attempt().await {
+                Ok(response) => return Ok((response, retries + 1, uncertain)),
                 Err(err @ AttemptError::NoSlot { .. }) => {
                     tracing::warn!("no slot within Plivo's limits in time");
                     return Err(PlivoError::from_last_attempt(err, Duration::ZERO));

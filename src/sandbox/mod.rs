@@ -6,6 +6,10 @@
 //! * `GET /v1/Account/{auth_id}/Message/{uuid}/` answers the message's MDR.
 //! * `GET /v1/Account/{auth_id}/Message/?…` lists the accepted messages with Plivo's filters, at
 //!   most 20 a page and 20 list requests a minute (429 beyond).
+//! * `POST /v1/Account/{auth_id}/Media/` (multipart, parts named `file`, at most 10 files of
+//!   2 MB) stores the files' details and answers their media ids; `GET …/Media/{media_id}/`
+//!   answers one (docs/plivo-api.md §6.4). A send naming a media id the simulator never issued is
+//!   refused with 400.
 //! * When a send has `url`, signed status callbacks (V3 and V2 headers) follow, `callback_step`
 //!   apart, retried on a non-2xx answer.
 //!
@@ -22,6 +26,8 @@ mod callbacks;
 mod list;
 mod mdr;
 mod replies;
+// --- media uploads ---
+mod media;
 mod scenarios;
 mod send;
 mod simulator;

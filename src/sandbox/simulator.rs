@@ -42,6 +42,15 @@ pub fn router(state: SimulatorState) -> Router {
             super::replies::REPLY_IMAGE_PATH,
             get(super::replies::reply_image),
         )
+        // --- media uploads ---
+        .route(
+            "/v1/Account/{auth_id}/Media/",
+            post(super::media::upload).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/Account/{auth_id}/Media/{media_id}/",
+            get(super::media::get).fallback(method_not_allowed),
+        )
         .fallback(not_found)
         .with_state(state)
 }
@@ -52,7 +61,7 @@ pub(crate) fn error(status: StatusCode, text: &str) -> Response {
     (status, Json(body)).into_response()
 }
 
-async fn not_found() -> Response {
+pub(crate) async fn not_found() -> Response {
     error(StatusCode::NOT_FOUND, "not found")
 }
 
@@ -60,7 +69,7 @@ async fn method_not_allowed() -> Response {
     error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
 }
 
-fn too_many_requests() -> Response {
+pub(crate) fn too_many_requests() -> Response {
     error(StatusCode::TOO_MANY_REQUESTS, "too many requests")
 }
 
@@ -148,6 +157,13 @@ async fn send_message(
         Ok(send) => send,
         Err(text) => return error(StatusCode::BAD_REQUEST, &text),
     };
+    // --- media uploads ---
+    if let Some(id) = super::media::unknown_media_id(&state, &body) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            &format!("media_id {id} is not a media of this account"),
+        );
+    }
     if send.valid.is_empty() {
         let text = match send.invalid.as_slice() {
             [one] => format!("'{}' is not a valid phone number.", shorten(one)),
@@ -319,7 +335,7 @@ mod tests {
         let config = SimulatorConfig::new("MAXXXXXXXXXXXXXXXXXX", "tok".into());
         let state = SimulatorState::new(config);
         let body = json!({"src": "14155550100", "dst": "14155551234", "type": "mms",
-                          "media_ids": ["m1"]});
+                          "media_urls": ["https://e.com/a.jpg"]});
         let request = Request::post("/v1/Account/MAXXXXXXXXXXXXXXXXXX/Message/")
             .header(
                 header::AUTHORIZATION,

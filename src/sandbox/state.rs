@@ -37,6 +37,8 @@ pub(crate) struct Inner {
     opted_out: Mutex<std::collections::HashSet<String>>,
     /// Where the simulator listens, once it does (for the URLs of reply media).
     addr: std::sync::OnceLock<std::net::SocketAddr>,
+    // --- media uploads ---
+    media: Mutex<HashMap<String, super::media::StoredMedia>>,
 }
 
 /// What the simulator knows about one queued message (one destination), for the MDR.
@@ -88,6 +90,7 @@ impl SimulatorState {
             lists: Mutex::default(),
             opted_out: Mutex::default(),
             addr: std::sync::OnceLock::new(),
+            media: Mutex::default(),
         }))
     }
 
@@ -255,5 +258,19 @@ impl SimulatorState {
             ..request
         });
         admitted
+    }
+
+    // --- media uploads ---
+    pub(crate) fn insert_media(&self, media: super::media::StoredMedia) {
+        lock(&self.0.media).insert(media.media_id.clone(), media);
+    }
+
+    pub(crate) fn media(&self, media_id: &str) -> Option<super::media::StoredMedia> {
+        lock(&self.0.media).get(media_id).cloned()
+    }
+
+    /// The number of files uploaded to the simulator's Media API so far.
+    pub fn uploaded_media_count(&self) -> usize {
+        lock(&self.0.media).len()
     }
 }

@@ -45,6 +45,9 @@ use crate::http::error::ApiError;
 use crate::media_preflight::{AddressPolicy, MediaPreflight};
 use crate::plivo::{MessageContent, PlivoError};
 use crate::store::{NewMessage, StoreError};
+// --- media uploads ---
+use crate::media_upload::send::{record_uploads, Attachments};
+use crate::media_upload::UploadedMedia;
 
 pub use idempotency::{IdempotencyKey, StoredAnswer};
 pub use in_flight::InFlight;
@@ -126,7 +129,7 @@ impl Sender {
             Err(e) => return Outcome::refused(e),
         };
         let outcome = self
-            .process(command.request, command.respond_async)
+            .process(command.request, command.respond_async, &command.attachments)
             .await
             .unwrap_or_else(Outcome::Failed);
         if claim.is_some() {
@@ -137,7 +140,12 @@ impl Sender {
     }
 
     /// Steps 2–6 of a send.
-    async fn process(&self, request: SendRequest, respond_async: bool) -> Result<Outcome, Failure> {
+    async fn process(
+        &self,
+        request: SendRequest,
+        respond_async: bool,
+        attachments: &Attachments,
+    ) -> Result<Outcome, Failure> {
         let (mut messages, callback_url, bulk) = match request {
             SendRequest::Single { mms, callback_url } => (vec![mms], callback_url, false),
             SendRequest::Bulk {
@@ -157,12 +165,14 @@ impl Sender {
                 .await
                 .map_err(|e| refused(e.into()))?;
         }
-        self.attach_media(&mut messages).await?;
+        let uploads = self.attach_media(&mut messages, attachments).await?;
         if bulk || respond_async {
-            return self.accept(&messages, callback_url, bulk, skipped).await;
+            return self
+                .accept(&messages, callback_url, bulk, skipped, &uploads)
+                .await;
         }
         match messages.into_iter().next() {
-            Some(mms) => self.send_now(&mms, callback_url).await,
+            Some(mms) => self.send_now(&mms, callback_url, &uploads).await,
             None => Err(refused(ApiError::internal())),
         }
     }
@@ -215,10 +225,26 @@ impl Sender {
     }
 
     /// Extension point: media ids are added to the messages here (after every check, before
-    /// anything is recorded or sent). Nothing is added yet.
-    async fn attach_media(&self, messages: &mut [OutboundMms]) -> Result<(), Failure> {
-        let _ = messages;
-        Ok(())
+    /// anything is recorded or sent).
+    ///
+    /// --- media uploads: the files (checked as they were read) are weighed with the text
+    /// (5 MB), uploaded to Plivo in one request, and their ids take the place of the
+    /// placeholders, before any given `mediaIds`. Answers what was uploaded.
+    async fn attach_media(
+        &self,
+        messages: &mut [OutboundMms],
+        attachments: &Attachments,
+    ) -> Result<Vec<UploadedMedia>, Failure> {
+        if attachments.files.is_empty() {
+            return Ok(Vec::new());
+        }
+        if let Some(first) = messages.first() {
+            attachments.check_size(first).map_err(refused)?;
+        }
+        attachments
+            .upload_into(self.inner.delivery.plivo(), messages)
+            .await
+            .map_err(plivo_failure)
     }
 
     /// The number `mms` is sent from (recorded on its message, used as `src`): its checked
@@ -258,6 +284,7 @@ impl Sender {
         &self,
         mms: &OutboundMms,
         callback_url: Option<String>,
+        uploads: &[UploadedMedia],
     ) -> Result<Outcome, Failure> {
         let delivery = &self.inner.delivery;
         let record = self.record(mms, callback_url, None);
@@ -276,6 +303,8 @@ impl Sender {
             .insert_sending(&record)
             .await
             .map_err(store_failure)?;
+        // --- media uploads ---
+        record_uploads(delivery.store().as_ref(), vec![id.clone()], uploads).await;
         let body = delivery.plivo().body(
             &record.sender_number,
             mms.to.as_str().to_owned(),
@@ -342,6 +371,7 @@ impl Sender {
         callback_url: Option<String>,
         bulk: bool,
         skipped: Vec<String>,
+        uploads: &[UploadedMedia],
     ) -> Result<Outcome, Failure> {
         let batch_id = bulk.then(record::new_id);
         let records: Vec<_> = messages
@@ -355,6 +385,9 @@ impl Sender {
                 .enqueue(&records)
                 .await
                 .map_err(store_failure)?;
+            // --- media uploads ---
+            let ids = records.iter().map(|r| r.id.clone()).collect();
+            record_uploads(self.inner.delivery.store().as_ref(), ids, uploads).await;
         }
         tracing::debug!(
             messages = records.len(),

@@ -33,6 +33,10 @@ pub struct SendCommand {
     pub respond_async: bool,
     /// The `Idempotency-Key`, scoped to its caller.
     pub idempotency: Option<IdempotencyKey>,
+    // --- media uploads ---
+    /// Files to upload and send as `media_ids` (multipart `POST /send-mms`, `send --file`); the
+    /// messages carry a placeholder id for each until [`super::Sender`] uploads them.
+    pub attachments: crate::media_upload::send::Attachments,
 }
 
 impl SendCommand {
@@ -45,6 +49,7 @@ impl SendCommand {
             },
             respond_async: false,
             idempotency: None,
+            attachments: Default::default(),
         }
     }
 }

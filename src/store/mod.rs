@@ -40,6 +40,8 @@ pub use types::{
 pub use types::{ResendOutcome, SlotGrant, SlotRequest};
 // --- reconciliation ---
 pub use types::{ReceiptCheck, ReconcileItem, Reconciled};
+// --- media uploads ---
+pub use types::UploadedMedia;
 
 /// The schema, embedded in the binary; run by [`connect`].
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -419,6 +421,11 @@ pub trait MessageStore: Send + Sync {
 
     /// A number's place on the list and its history.
     async fn opt_out_status(&self, number: &str) -> Result<OptOutStatus, StoreError>;
+    // --- media uploads ---
+
+    /// Records the files uploaded to Plivo for message `id` (which must be stored), in order;
+    /// `GET /messages/{id}` shows them as `uploads`. Once per message.
+    async fn record_uploads(&self, id: &str, uploads: &[UploadedMedia]) -> Result<(), StoreError>;
 }
 
 /// Tuning for [`connect_with`].

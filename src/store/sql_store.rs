@@ -24,6 +24,8 @@ use super::{ResendOutcome, SlotGrant, SlotRequest};
 use super::{ReceiptCheck, ReconcileItem, Reconciled};
 // --- inbound messages and opt-outs ---
 use super::{InboundOutcome, NewForward, NewInbound, OptOutChange, OptOutPage, OptOutStatus};
+// --- media uploads ---
+use super::UploadedMedia;
 
 /// How writes reach the database.
 pub(crate) enum Writes {
@@ -128,6 +130,9 @@ impl MessageStore for SqlStore {
             let (resend_of, resent_as) = sql::resend_links(&mut *tx, id).await?;
             record.resend_of = resend_of;
             record.resent_as = resent_as;
+            // --- media uploads ---
+            let uploads = sql::uploads(&mut *tx, id).await?;
+            record.uploads = (!uploads.is_empty()).then_some(uploads);
         }
         tx.commit().await?;
         Ok(record)
@@ -644,5 +649,11 @@ impl MessageStore for SqlStore {
         let status = sql::opt_out_status(&mut *tx, number).await?;
         tx.commit().await?;
         Ok(status)
+    }
+    // --- media uploads ---
+    async fn record_uploads(&self, id: &str, uploads: &[UploadedMedia]) -> Result<(), StoreError> {
+        let (id, uploads) = (id.to_owned(), uploads.to_vec());
+        self.write(move |c| Box::pin(async move { sql::record_uploads(c, &id, &uploads).await }))
+            .await
     }
 }

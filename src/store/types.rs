@@ -224,6 +224,26 @@ pub struct MessageRecord {
     /// `outbound` (sent by this service) or `inbound` (received; then `recipient_number` holds who
     /// wrote and `sender_number` the number written to, see `src/http/routes/messages.rs`).
     pub direction: super::Direction,
+    // --- media uploads ---
+    /// The files uploaded to Plivo for this message, in the order of its `mediaIds` (only in
+    /// `GET /messages/{id}`, and only when there were some).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uploads: Option<Vec<UploadedMedia>>,
+}
+
+// --- media uploads ---
+/// One file uploaded to Plivo's Media API: what `POST /media` answers and what a message records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadedMedia {
+    /// Plivo's media id, sent as `media_ids`.
+    pub media_id: String,
+    /// The type judged from the file's bytes.
+    pub content_type: String,
+    /// The file's size in bytes.
+    pub size: u64,
+    /// The file name, as sent to Plivo.
+    pub file_name: String,
 }
 
 /// One try at posting a status event to a caller's `callbackUrl`.

@@ -9,6 +9,8 @@ mod helpers;
 mod inbound;
 mod media_preflight;
 mod media_server;
+// --- media uploads ---
+mod media_upload;
 mod metrics;
 mod openapi;
 mod plivo_failures;
@@ -17,6 +19,8 @@ mod records;
 mod retention;
 mod sandbox;
 mod send_mms;
+// --- media uploads ---
+mod send_multipart;
 mod send_service;
 mod senders;
 mod service;

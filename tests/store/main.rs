@@ -35,6 +35,8 @@ macro_rules! on_both_backends {
 
 on_both_backends!(
     insert_and_get_round_trip,
+    // --- media uploads ---
+    uploads_are_recorded_in_order,
     duplicate_ids_are_refused,
     every_legal_transition_applies,
     illegal_transitions_are_ignored,

@@ -4,6 +4,8 @@ pub mod delete_message;
 pub mod health;
 pub mod inbound;
 pub mod message_views;
+// --- media uploads ---
+pub mod media;
 pub mod messages;
 pub mod opt_outs;
 pub mod send_mms;

@@ -1,8 +1,7 @@
 //! `POST /send-mms`: HTTP in and out of the send service (`src/send/`): reads the headers and the
 //! body into a [`SendCommand`], and writes the [`Outcome`] back as status, headers and JSON.
 
-use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
@@ -11,8 +10,9 @@ use crate::http::auth::Caller;
 use crate::http::error::ApiError;
 use crate::http::idempotency;
 use crate::http::openapi::ErrorResponse;
-use crate::http::send_request::{parse_send_request, BodyFormat};
+use crate::http::send_request::parse_send_request;
 use crate::http::AppState;
+use crate::media_upload::send::read_send_body;
 use crate::send::{IdempotencyKey, Outcome, SendCommand};
 
 /// Sends one MMS, or accepts it (or a batch) for asynchronous delivery; honours `Idempotency-Key`.
@@ -27,6 +27,7 @@ use crate::send::{IdempotencyKey, Outcome, SendCommand};
     request_body(content(
         (crate::http::openapi::SendMmsRequest = "application/json"),
         (crate::http::openapi::SendMmsRequest = "application/x-www-form-urlencoded"),
+        (crate::http::routes::media::SendMmsMultipart = "multipart/form-data"),
     )),
     responses(
         (status = 200, description = "Plivo accepted the message", body = crate::send::SendMmsResponse),
@@ -34,8 +35,8 @@ use crate::send::{IdempotencyKey, Outcome, SendCommand};
         (status = 409, description = "The recipient opted out (recipient_opted_out; nothing recorded or sent), or a request with this Idempotency-Key is still in flight", body = ErrorResponse),
         (status = 400, description = "The request is wrong (or, with MEDIA_PREFLIGHT, a media URL failed its check); nothing was sent", body = ErrorResponse),
         (status = 401, description = "API_KEYS is set and no valid key was sent", body = ErrorResponse),
-        (status = 413, description = "Body over 64 KiB", body = ErrorResponse),
-        (status = 415, description = "Neither JSON nor form", body = ErrorResponse),
+        (status = 413, description = "`payload_too_large`: a JSON or form body over 64 KiB, a multipart body over MAX_UPLOAD_BYTES; `media_too_large`: a file over 2,000,000 bytes, or files and text over 5,000,000", body = ErrorResponse),
+        (status = 415, description = "Neither JSON, form nor multipart", body = ErrorResponse),
         (status = 422, description = "Plivo rejected the message, or the Idempotency-Key was used with another body", body = ErrorResponse),
         (status = 429, description = "Rate limit or in-flight limit reached; see Retry-After", body = ErrorResponse),
         (status = 502, description = "Plivo refused our credentials or answered unexpectedly", body = ErrorResponse),
@@ -47,11 +48,11 @@ pub async fn send_mms(
     State(state): State<AppState>,
     caller: Option<Extension<Caller>>,
     headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    request: Request,
 ) -> Response {
     let respond_async = prefers_async(&headers);
     let caller = caller.map(|Extension(c)| c);
-    let command = match read_command(&state, caller, &headers, body, respond_async) {
+    let command = match read_command(&state, caller, &headers, request, respond_async).await {
         Ok(command) => command,
         Err(e) => return e.into_response(),
     };
@@ -60,22 +61,26 @@ pub async fn send_mms(
 }
 
 /// The send the request asks for, or the 4xx that says why it cannot be read.
-fn read_command(
+async fn read_command(
     state: &AppState,
     caller: Option<Caller>,
     headers: &HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    request: Request,
     respond_async: bool,
 ) -> Result<SendCommand, ApiError> {
     let key = idempotency::key_from_headers(headers)?;
-    let format = BodyFormat::from_headers(headers)?;
-    let body = body?;
+    // --- media uploads: a multipart body is a form body plus files (MAX_UPLOAD_BYTES) ---
+    let max_upload = state.config.uploads.max_upload_bytes;
+    let (format, body, multipart) = read_send_body(request, state, max_upload).await?;
     let request = parse_send_request(format, &body)?;
     let scope = caller.and_then(|c| state.ops.auth().idempotency_scope(c));
+    // An Idempotency-Key compares the fields and the files' bytes, not the raw multipart body.
+    let compared = multipart.as_ref().map_or(&body[..], |m| &m.fingerprint[..]);
     Ok(SendCommand {
         request,
         respond_async,
-        idempotency: key.map(|key| IdempotencyKey::new(&key, scope.as_deref(), &body)),
+        idempotency: key.map(|key| IdempotencyKey::new(&key, scope.as_deref(), compared)),
+        attachments: multipart.map(|m| m.attachments).unwrap_or_default(),
     })
 }
 

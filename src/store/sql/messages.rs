@@ -288,6 +288,7 @@ pub(super) fn record_from_row(row: &Row) -> Result<MessageRecord, StoreError> {
             .try_get::<&str, _>("direction")?
             .parse()
             .map_err(|()| StoreError::Corrupt("unknown message direction".to_owned()))?,
+        uploads: None,
     })
 }
 

@@ -18,6 +18,8 @@ mod resend;
 mod senders;
 // --- reconciliation ---
 mod reconcile;
+// --- media uploads ---
+mod uploads;
 
 use crate::store::db::{query, Db};
 use chrono::{DateTime, Utc};
@@ -60,6 +62,9 @@ pub(crate) use reconcile::{
     count_held_callbacks, hold_early_callback, mark_no_receipt, resolve, schedule_receipt_check,
     sweep_held_callbacks, sweep_stalled_sends, take_list_slot, uuids_of_others,
 };
+
+// --- media uploads ---
+pub(crate) use uploads::{record_uploads, uploads};
 
 /// Unix microseconds, as stored.
 fn micros(at: DateTime<Utc>) -> i64 {

@@ -10,6 +10,8 @@ mod retention;
 mod senders;
 // --- reconciliation ---
 mod reconcile;
+// --- media uploads ---
+mod uploads;
 
 pub use concurrency::*;
 pub use keys::*;
@@ -18,6 +20,8 @@ pub use messages::*;
 pub use reconcile::*;
 pub use retention::*;
 pub use senders::*;
+// --- media uploads ---
+pub use uploads::*;
 
 use std::collections::HashSet;
 use std::future::Future;
