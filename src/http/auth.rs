@@ -38,9 +38,12 @@ impl Caller {
     }
 }
 
-/// Whether `path` is open without a key: the probes and Plivo's callbacks (which are signed).
+/// Whether `path` is open without a key: the probes, Plivo's callbacks (which are signed) and
+/// the console's page and assets (they hold no data; the page asks for a key and sends it).
 pub fn is_open_path(path: &str) -> bool {
-    matches!(path, "/health" | "/ready") || path.starts_with("/webhooks/")
+    matches!(path, "/health" | "/ready")
+        || path.starts_with("/webhooks/")
+        || super::routes::console::is_console_path(path)
 }
 
 /// Checks presented keys against `API_KEYS`.
@@ -196,5 +199,6 @@ mod tests {
         assert!(!is_open_path("/send-mms"));
         assert!(!is_open_path("/metrics"));
         assert!(!is_open_path("/healthz"));
+        assert!(is_open_path("/console") && is_open_path("/console/console.js"));
     }
 }

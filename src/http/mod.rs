@@ -68,6 +68,10 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::webhooks::plivo_status))
         .routes(routes!(metrics_route::metrics))
         .routes(routes!(openapi::openapi_json))
+        // --- console ---
+        .routes(routes!(routes::stats::stats))
+        .routes(routes!(routes::console::console))
+        .routes(routes!(routes::console::console_asset))
 }
 
 /// The whole API.
