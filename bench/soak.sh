@@ -7,6 +7,6 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 target="${CARGO_TARGET_DIR:-$root/target}"
 cd "$root"
-cargo build --release --quiet --bin mms-gateway
+cargo build --profile dist --quiet --bin mms-gateway
 cargo build --release --quiet --manifest-path bench/Cargo.toml --target-dir "$target"
-exec "$target/release/mms-bench" soak --service "$target/release/mms-gateway" "$@"
+exec "$target/release/mms-bench" soak --service "$target/dist/mms-gateway" "$@"

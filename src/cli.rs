@@ -27,6 +27,16 @@ pub enum Command {
         #[arg(long)]
         sandbox: bool,
     },
+    /// Ask a running service's GET /health whether it is up (exit 0) or not (exit 1); for container
+    /// health checks.
+    Health {
+        /// The address the service listens on (HOST); 0.0.0.0 and :: are probed on 127.0.0.1.
+        #[arg(long, env = "HOST")]
+        host: Option<std::net::IpAddr>,
+        /// The port the service listens on (PORT).
+        #[arg(long, env = "PORT", default_value_t = 3000)]
+        port: u16,
+    },
     /// Send one MMS and print its Plivo message UUID.
     Send {
         /// The recipient, E.164 (e.g. +14155551234).
@@ -51,6 +61,9 @@ pub const EXIT_CONFIG: u8 = 2;
 pub async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Serve { sandbox } => serve(sandbox).await,
+        Command::Health { host, port } => {
+            crate::health_probe::run(&crate::health_probe::health_url(host, port)).await
+        }
         Command::Send {
             to,
             text,
@@ -188,7 +201,7 @@ mod tests {
                 assert_eq!(media.len(), 2);
                 assert_eq!(media_ids, vec!["abc"]);
             }
-            Command::Serve { .. } => panic!("parsed as serve"),
+            other => panic!("parsed as {other:?}"),
         }
     }
 }

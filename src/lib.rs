@@ -8,6 +8,7 @@ pub mod config;
 pub mod delivery;
 pub mod dispatch;
 pub mod domain;
+pub mod health_probe;
 pub mod http;
 pub mod media_preflight;
 pub mod metrics;

@@ -26,7 +26,11 @@ fn serve_without_settings_exits_2_naming_the_variable() {
     let out = command(dir.path()).arg("serve").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(stderr.trim(), "error: PLIVO_AUTH_ID is not set");
+    assert_eq!(
+        stderr.trim(),
+        "error: PLIVO_AUTH_ID, PLIVO_AUTH_TOKEN and PLIVO_SENDER_NUMBER are not set (set them in the \
+         environment or .env, or add --sandbox to try mms-gateway without a Plivo account)"
+    );
 
     let out = command(dir.path())
         .arg("serve")

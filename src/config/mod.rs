@@ -87,6 +87,10 @@ pub enum ConfigError {
     /// A required variable is unset or empty.
     #[error("{0} is not set")]
     Missing(&'static str),
+    /// Required Plivo settings are unset: all are named at once, with the way to try the service
+    /// without a Plivo account.
+    #[error("{} (set {} in the environment or .env, or add --sandbox to try mms-gateway without a Plivo account)", missing_line(.0), if .0.len() == 1 { "it" } else { "them" })]
+    MissingPlivo(Vec<&'static str>),
     /// A variable has a value that cannot be used.
     #[error("{var} {value:?} {problem}")]
     Invalid {
@@ -186,7 +190,34 @@ impl Config {
     }
 }
 
+/// The variables a real (non-sandbox) run needs, named together when more than one is missing.
+/// `PLIVO_SENDER_NUMBER` may be left out when a Powerpack sends instead.
+fn check_required(get: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+    let mut missing: Vec<&'static str> = ["PLIVO_AUTH_ID", "PLIVO_AUTH_TOKEN"]
+        .into_iter()
+        .filter(|var| get(var).is_none())
+        .collect();
+    if get("PLIVO_SENDER_NUMBER").is_none() && get("PLIVO_POWERPACK_UUID").is_none() {
+        missing.push("PLIVO_SENDER_NUMBER");
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigError::MissingPlivo(missing))
+    }
+}
+
+/// `A is not set`, `A and B are not set`, `A, B and C are not set`.
+fn missing_line(names: &[&'static str]) -> String {
+    match names.split_last() {
+        None => String::new(),
+        Some((last, [])) => format!("{last} is not set"),
+        Some((last, rest)) => format!("{} and {last} are not set", rest.join(", ")),
+    }
+}
+
 fn real_plivo(get: &impl Fn(&str) -> Option<String>) -> Result<PlivoConfig, ConfigError> {
+    check_required(get)?;
     let auth_id = get("PLIVO_AUTH_ID").ok_or(ConfigError::Missing("PLIVO_AUTH_ID"))?;
     let auth_id = auth_id.trim().to_owned();
     if auth_id.len() != 20
@@ -435,11 +466,30 @@ mod tests {
         for var in ["PLIVO_AUTH_ID", "PLIVO_AUTH_TOKEN", "PLIVO_SENDER_NUMBER"] {
             let pairs: Vec<_> = GOOD.iter().copied().filter(|(k, _)| *k != var).collect();
             let err = Config::from_lookup(false, lookup(&pairs)).unwrap_err();
-            assert_eq!(err.to_string(), format!("{var} is not set"));
+            assert_eq!(
+                err.to_string(),
+                format!("{var} is not set (set it in the environment or .env, or add --sandbox to try mms-gateway without a Plivo account)")
+            );
         }
         let err = Config::from_lookup(false, lookup(&with(&[("PLIVO_SENDER_NUMBER", "  ")])))
             .unwrap_err();
-        assert_eq!(err.to_string(), "PLIVO_SENDER_NUMBER is not set");
+        assert!(err
+            .to_string()
+            .starts_with("PLIVO_SENDER_NUMBER is not set ("));
+        let err = Config::from_lookup(false, lookup(&[])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "PLIVO_AUTH_ID, PLIVO_AUTH_TOKEN and PLIVO_SENDER_NUMBER are not set (set them in the environment or .env, or add --sandbox to try mms-gateway without a Plivo account)"
+        );
+        let pairs: Vec<_> = GOOD
+            .iter()
+            .copied()
+            .filter(|(k, _)| *k == "PLIVO_AUTH_ID")
+            .collect();
+        let err = Config::from_lookup(false, lookup(&pairs)).unwrap_err();
+        assert!(err
+            .to_string()
+            .starts_with("PLIVO_AUTH_TOKEN and PLIVO_SENDER_NUMBER are not set (set them"));
     }
 
     #[test]
