@@ -133,6 +133,8 @@ fn announce(app: &Application) {
     println!(
         "try: curl -s {base}/send-mms{auth} -H 'content-type: application/json' -d '{{\"recipientNumber\":\"+14155551234\",\"messageText\":\"Hello from mms-gateway\",\"mediaUrl\":\"https://media.giphy.com/media/26gscSULUcfKU7dHq/giphy.gif\"}}'"
     );
+    // --- console ---
+    println!("console: open {base}/console in a browser");
 }
 
 async fn send(raw: RawMms) -> ExitCode {

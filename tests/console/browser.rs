@@ -3,6 +3,7 @@
 //! stderr) when Chromium or chromedriver is not installed (`apt-get install chromium
 //! chromium-driver`; `.ci/run` installs them).
 
+use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -71,9 +72,13 @@ impl Drop for Browser {
 impl Browser {
     /// Starts chromedriver and a headless Chromium of `width`×`height`, or says SKIPPED and
     /// gives `None` when they are not installed.
-    pub async fn launch(test: &str, width: u32, height: u32) -> Option<Browser> {
+    pub async fn launch(width: u32, height: u32) -> Option<Browser> {
         let Some((chromium, chromedriver)) = tools() else {
-            eprintln!(
+            let thread = std::thread::current();
+            let test = thread.name().unwrap_or("(unnamed)");
+            // Written directly: libtest captures the print macros of passing tests.
+            let _ = writeln!(
+                std::io::stderr(),
                 "SKIPPED console browser test {test}: no chromium/chromedriver \
                  (apt-get install chromium chromium-driver)"
             );
@@ -195,5 +200,41 @@ impl Browser {
         )
         .await
             == json!(true)
+    }
+
+    /// Loads `url` (a page of the console).
+    pub async fn open(&self, url: &str) {
+        self.client
+            .goto(url)
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+    }
+
+    /// Opens the page of message `id` of the console at `console` and waits for its fields.
+    pub async fn open_message(&self, console: &str, id: &str) {
+        self.open(&format!("{console}#/messages/{id}")).await;
+        self.wait_until(
+            "the message's page",
+            &format!("location.hash === '#/messages/{id}' && document.querySelector('[data-field=recipientNumber]')"),
+        )
+        .await;
+    }
+
+    /// Clicks `css` once it exists.
+    pub async fn click(&self, css: &str) {
+        self.find(css)
+            .await
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+    }
+
+    /// Waits until exactly `n` elements match `css`.
+    pub async fn wait_for_count(&self, what: &str, css: &str, n: usize) {
+        self.wait_until(
+            what,
+            &format!("document.querySelectorAll({}).length === {n}", json!(css)),
+        )
+        .await;
     }
 }

@@ -11,12 +11,12 @@ const KEY: &str = "console-key-0123456789";
 
 #[tokio::test]
 async fn with_api_keys_the_console_asks_for_a_key_and_refuses_a_wrong_one() {
-    let Some(browser) = Browser::launch("with_api_keys…", 1280, 900).await else {
+    let Some(browser) = Browser::launch(1280, 900).await else {
         return;
     };
     let sandbox = sandbox::start(&[("API_KEYS", &format!("{KEY},another-key-0123456789"))]).await;
     let id = sandbox.send("+14155551234").await;
-    browser.client.goto(&sandbox.console()).await.unwrap();
+    browser.open(&sandbox.console()).await;
 
     // Asked for a key, shown nothing.
     browser
@@ -72,12 +72,7 @@ async fn with_api_keys_the_console_asks_for_a_key_and_refuses_a_wrong_one() {
     let input = browser.find("#key-input").await;
     input.clear().await.unwrap();
     input.send_keys(KEY).await.unwrap();
-    browser
-        .find("#key-form button[type=submit]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.click("#key-form button[type=submit]").await;
     browser
         .find(&format!("#log-rows tr[data-id=\"{id}\"]"))
         .await;
@@ -100,20 +95,10 @@ async fn with_api_keys_the_console_asks_for_a_key_and_refuses_a_wrong_one() {
     assert!(!kept[3].as_str().unwrap().contains(KEY), "not in the URL");
 
     // Every request of the page sends it: a message's page loads too.
-    browser
-        .client
-        .goto(&format!("{}#/messages/{id}", sandbox.console()))
-        .await
-        .unwrap();
-    browser
-        .wait_until(
-            "the message's page",
-            "document.querySelector('[data-field=recipientNumber]')",
-        )
-        .await;
+    browser.open_message(&sandbox.console(), &id).await;
 
     // Forgetting the key asks again.
-    browser.find("#forget-key").await.click().await.unwrap();
+    browser.click("#forget-key").await;
     browser
         .wait_until(
             "the key prompt again",

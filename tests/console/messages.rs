@@ -13,11 +13,11 @@ fn row(id: &str) -> String {
 
 #[tokio::test]
 async fn a_message_sent_through_the_api_appears_reaches_delivered_and_opens() {
-    let Some(browser) = Browser::launch("a_message_sent…", 1280, 900).await else {
+    let Some(browser) = Browser::launch(1280, 900).await else {
         return;
     };
     let sandbox = sandbox::start(&[]).await;
-    browser.client.goto(&sandbox.console()).await.unwrap();
+    browser.open(&sandbox.console()).await;
     browser
         .wait_until(
             "the header's numbers",
@@ -126,14 +126,14 @@ async fn a_message_sent_through_the_api_appears_reaches_delivered_and_opens() {
     }
 
     // And back to the log.
-    browser.find("#back-to-log").await.click().await.unwrap();
+    browser.click("#back-to-log").await;
     browser.find(&row(&id)).await;
     browser.quit().await;
 }
 
 #[tokio::test]
 async fn the_log_filters_by_status_direction_and_number_and_pages_with_the_cursor() {
-    let Some(browser) = Browser::launch("the_log_filters…", 1280, 900).await else {
+    let Some(browser) = Browser::launch(1280, 900).await else {
         return;
     };
     let sandbox = sandbox::start(&[]).await;
@@ -148,14 +148,11 @@ async fn the_log_filters_by_status_direction_and_number_and_pages_with_the_curso
             r["status"] == "undelivered"
         })
         .await;
-    browser.client.goto(&sandbox.console()).await.unwrap();
+    browser.open(&sandbox.console()).await;
 
     // Newest first, 25 a page; Next follows nextCursor, Previous and Newest go back.
     browser
-        .wait_until(
-            "a full page",
-            "document.querySelectorAll('#log-rows tr').length === 25",
-        )
+        .wait_for_count("a full page", "#log-rows tr", 25)
         .await;
     let first = browser
         .js(
@@ -164,12 +161,9 @@ async fn the_log_filters_by_status_direction_and_number_and_pages_with_the_curso
         )
         .await;
     assert_eq!(first, json!(ids[25]), "newest first");
-    browser.find("#log-next").await.click().await.unwrap();
+    browser.click("#log-next").await;
     browser
-        .wait_until(
-            "the second page",
-            "document.querySelectorAll('#log-rows tr').length === 2",
-        )
+        .wait_for_count("the second page", "#log-rows tr", 2)
         .await;
     browser.find(&row(&undelivered)).await;
     assert_eq!(browser.text("#log-page").await, "Page 2");
@@ -180,12 +174,9 @@ async fn the_log_filters_by_status_direction_and_number_and_pages_with_the_curso
         )
         .await;
     assert_eq!(next_disabled, json!(true), "no page after the last");
-    browser.find("#log-prev").await.click().await.unwrap();
+    browser.click("#log-prev").await;
     browser
-        .wait_until(
-            "the first page again",
-            "document.querySelectorAll('#log-rows tr').length === 25",
-        )
+        .wait_for_count("the first page again", "#log-rows tr", 25)
         .await;
 
     // Status filter.
@@ -195,17 +186,9 @@ async fn the_log_filters_by_status_direction_and_number_and_pages_with_the_curso
         .select_by_value("undelivered")
         .await
         .unwrap();
+    browser.click("#filters button[type=submit]").await;
     browser
-        .find("#filters button[type=submit]")
-        .await
-        .click()
-        .await
-        .unwrap();
-    browser
-        .wait_until(
-            "only the undelivered one",
-            "document.querySelectorAll('#log-rows tr').length === 1",
-        )
+        .wait_for_count("only the undelivered one", "#log-rows tr", 1)
         .await;
     browser.find(&row(&undelivered)).await;
     let hash = browser.js("return location.hash", vec![]).await;
@@ -229,12 +212,9 @@ async fn the_log_filters_by_status_direction_and_number_and_pages_with_the_curso
         .await;
 
     // Direction: every message here is outbound; inbound ones there are none.
-    browser.find("#filters-clear").await.click().await.unwrap();
+    browser.click("#filters-clear").await;
     browser
-        .wait_until(
-            "the whole log again",
-            "document.querySelectorAll('#log-rows tr').length === 25",
-        )
+        .wait_for_count("the whole log again", "#log-rows tr", 25)
         .await;
     browser
         .find("#filter-direction")
@@ -242,12 +222,7 @@ async fn the_log_filters_by_status_direction_and_number_and_pages_with_the_curso
         .select_by_value("outbound")
         .await
         .unwrap();
-    browser
-        .find("#filters button[type=submit]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.click("#filters button[type=submit]").await;
     browser
         .wait_until(
             "the outbound filter",
@@ -255,24 +230,15 @@ async fn the_log_filters_by_status_direction_and_number_and_pages_with_the_curso
         )
         .await;
     browser
-        .wait_until(
-            "outbound messages",
-            "document.querySelectorAll('#log-rows tr').length === 25",
-        )
+        .wait_for_count("outbound messages", "#log-rows tr", 25)
         .await;
 
     // A status count in the header is a link to that filter.
     browser
-        .find("#stat-statuses a[href='#/messages?status=undelivered']")
-        .await
-        .click()
-        .await
-        .unwrap();
+        .click("#stat-statuses a[href='#/messages?status=undelivered']")
+        .await;
     browser
-        .wait_until(
-            "the header's link to the filter",
-            "document.querySelectorAll('#log-rows tr').length === 1",
-        )
+        .wait_for_count("the header's link to the filter", "#log-rows tr", 1)
         .await;
     assert_eq!(
         browser
@@ -288,26 +254,16 @@ async fn the_log_filters_by_status_direction_and_number_and_pages_with_the_curso
 
 #[tokio::test]
 async fn on_a_phone_screen_the_log_needs_no_sideways_scrolling() {
-    let Some(browser) = Browser::launch("on_a_phone_screen…", 390, 844).await else {
+    let Some(browser) = Browser::launch(390, 844).await else {
         return;
     };
     let sandbox = sandbox::start(&[]).await;
     let id = sandbox.send_with_callback("+14155551234").await;
-    browser.client.goto(&sandbox.console()).await.unwrap();
+    browser.open(&sandbox.console()).await;
     browser.find(&row(&id)).await;
     let fits = "document.documentElement.scrollWidth <= window.innerWidth";
     browser.wait_until("the log to fit the width", fits).await;
-    browser
-        .client
-        .goto(&format!("{}#/messages/{id}", sandbox.console()))
-        .await
-        .unwrap();
-    browser
-        .wait_until(
-            "the message's page",
-            "document.querySelector('[data-field=recipientNumber]')",
-        )
-        .await;
+    browser.open_message(&sandbox.console(), &id).await;
     browser
         .wait_until("the message's page to fit the width", fits)
         .await;
@@ -317,7 +273,7 @@ async fn on_a_phone_screen_the_log_needs_no_sideways_scrolling() {
 #[tokio::test]
 #[ignore = "needs POST /messages/{id}/resend (contract §10), not on this branch yet"]
 async fn a_failed_message_is_resent_from_its_page() {
-    let Some(browser) = Browser::launch("a_failed_message…", 1280, 900).await else {
+    let Some(browser) = Browser::launch(1280, 900).await else {
         return;
     };
     let sandbox = sandbox::start(&[]).await;
@@ -327,10 +283,8 @@ async fn a_failed_message_is_resent_from_its_page() {
         .wait_for_message(&id, "failed", |r| r["status"] == "failed")
         .await;
     browser
-        .client
-        .goto(&format!("{}#/messages/{id}", sandbox.console()))
-        .await
-        .unwrap();
+        .open(&format!("{}#/messages/{id}", sandbox.console()))
+        .await;
     browser
         .wait_until(
             "the Resend button",
@@ -338,7 +292,7 @@ async fn a_failed_message_is_resent_from_its_page() {
         )
         .await;
     assert_eq!(browser.text("[data-field=errorCode]").await, "120");
-    browser.find("#resend").await.click().await.unwrap();
+    browser.click("#resend").await;
     let new_id = browser.find("#resent-as").await.text().await.unwrap();
     assert_ne!(new_id, id);
     // The old record lists the new one; the new one points back and goes its own way.
@@ -350,7 +304,7 @@ async fn a_failed_message_is_resent_from_its_page() {
     let (_, new_record) = sandbox.get(&format!("/messages/{new_id}")).await;
     assert_eq!(new_record["resendOf"], json!(id));
     assert_eq!(new_record["recipientNumber"], "+14155550011");
-    browser.find("#resent-as").await.click().await.unwrap();
+    browser.click("#resent-as").await;
     browser
         .wait_until(
             "the new message's page",
@@ -368,22 +322,12 @@ async fn a_failed_message_is_resent_from_its_page() {
     sandbox
         .wait_for_message(&delivered, "delivered", |r| r["status"] == "delivered")
         .await;
-    browser
-        .client
-        .goto(&format!("{}#/messages/{delivered}", sandbox.console()))
-        .await
-        .unwrap();
-    browser
-        .wait_until(
-            "its page",
-            "document.querySelector('[data-field=recipientNumber]')",
-        )
-        .await;
+    browser.open_message(&sandbox.console(), &delivered).await;
     assert!(!browser.visible("#resend").await);
     browser
         .js("document.getElementById('resend').hidden = false", vec![])
         .await;
-    browser.find("#resend").await.click().await.unwrap();
+    browser.click("#resend").await;
     browser
         .wait_until(
             "the refusal",

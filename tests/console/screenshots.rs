@@ -46,27 +46,20 @@ async fn some_traffic(sandbox: &Sandbox) -> String {
 #[tokio::test]
 #[ignore = "writes docs/console-*.png; run scripts/console-screenshots.sh"]
 async fn screenshots_of_each_view() {
-    let Some(browser) = Browser::launch("screenshots", 1280, 860).await else {
+    let Some(browser) = Browser::launch(1280, 860).await else {
         return;
     };
     let sandbox = sandbox::start(&[]).await;
     let delivered = some_traffic(&sandbox).await;
     let console = sandbox.console();
 
-    browser.client.goto(&console).await.unwrap();
-    browser
-        .wait_until(
-            "the log",
-            "document.querySelectorAll('#log-rows tr').length === 5",
-        )
-        .await;
+    browser.open(&console).await;
+    browser.wait_for_count("the log", "#log-rows tr", 5).await;
     shoot(&browser, "console-messages.png").await;
 
     browser
-        .client
-        .goto(&format!("{console}#/messages/{delivered}"))
-        .await
-        .unwrap();
+        .open(&format!("{console}#/messages/{delivered}"))
+        .await;
     browser
         .wait_until(
             "the caller's events",
@@ -87,16 +80,9 @@ async fn screenshots_of_each_view() {
                 .send()
                 .await;
         }
+        browser.open(&format!("{console}#/opt-outs")).await;
         browser
-            .client
-            .goto(&format!("{console}#/opt-outs"))
-            .await
-            .unwrap();
-        browser
-            .wait_until(
-                "the opt-outs",
-                "document.querySelectorAll('#opt-out-rows tr').length === 2",
-            )
+            .wait_for_count("the opt-outs", "#opt-out-rows tr", 2)
             .await;
         shoot(&browser, "console-opt-outs.png").await;
     } else {
@@ -104,33 +90,19 @@ async fn screenshots_of_each_view() {
     }
 
     browser.client.set_window_size(390, 844).await.unwrap();
-    browser
-        .client
-        .goto(&format!("{console}#/messages"))
-        .await
-        .unwrap();
-    browser
-        .wait_until(
-            "the log",
-            "document.querySelectorAll('#log-rows tr').length === 5",
-        )
-        .await;
+    browser.open(&format!("{console}#/messages")).await;
+    browser.wait_for_count("the log", "#log-rows tr", 5).await;
     shoot(&browser, "console-phone.png").await;
     browser.quit().await;
 
-    let Some(browser) = Browser::launch("screenshots (key)", 1280, 600).await else {
+    let Some(browser) = Browser::launch(1280, 600).await else {
         return;
     };
     let locked = sandbox::start(&[("API_KEYS", "a-key-for-screenshots-0123")]).await;
-    browser.client.goto(&locked.console()).await.unwrap();
+    browser.open(&locked.console()).await;
     let input = browser.find("#key-input").await;
     input.send_keys("wrong-key").await.unwrap();
-    browser
-        .find("#key-form button[type=submit]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.click("#key-form button[type=submit]").await;
     browser
         .wait_until(
             "the wrong-key message",
