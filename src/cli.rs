@@ -6,7 +6,8 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Config;
 use crate::domain::{OutboundMms, RawMms};
-use crate::startup::{build_dispatcher, Application};
+use crate::send::{Outcome, SendCommand};
+use crate::startup::{Application, OneShot};
 use crate::telemetry;
 
 /// Send MMS to US and Canadian phones through Plivo.
@@ -37,8 +38,11 @@ pub enum Command {
         #[arg(long, env = "PORT", default_value_t = 3000)]
         port: u16,
     },
-    /// Send one MMS and print its Plivo message UUID.
+    /// Send one MMS now, record it in DATABASE_URL's store, and print its Plivo message UUID.
     Send {
+        /// Send to a built-in Plivo simulator instead of Plivo: no credentials needed, nothing leaves the machine.
+        #[arg(long)]
+        sandbox: bool,
         /// The recipient, E.164 (e.g. +14155551234).
         #[arg(long)]
         to: String,
@@ -65,18 +69,19 @@ pub async fn run(cli: Cli) -> ExitCode {
             crate::health_probe::run(&crate::health_probe::health_url(host, port)).await
         }
         Command::Send {
+            sandbox,
             to,
             text,
             media,
             media_ids,
         } => {
-            send(RawMms {
+            let raw = RawMms {
                 to: Some(to),
                 text,
                 media_urls: media,
                 media_ids,
-            })
-            .await
+            };
+            send(sandbox, raw).await
         }
     }
 }
@@ -111,8 +116,10 @@ async fn serve(sandbox: bool) -> ExitCode {
     }
 }
 
-/// Prints where the service listens and a `curl` line that works as printed.
+/// Prints where the service listens and a `curl` line that works as printed. A closed stdout is
+/// not a reason to stop serving, so write errors are ignored.
 fn announce(app: &Application) {
+    use std::io::Write;
     let addr = app.local_addr();
     let host = if addr.ip().is_unspecified() {
         "127.0.0.1".to_owned()
@@ -120,29 +127,39 @@ fn announce(app: &Application) {
         addr.ip().to_string()
     };
     let base = format!("http://{host}:{}", addr.port());
-    println!("mms-gateway listening on http://{addr}");
+    let mut lines = vec![format!("mms-gateway listening on http://{addr}")];
     if app.is_sandbox() {
-        println!(
+        lines.push(
             "SANDBOX MODE: sends go to a built-in Plivo simulator; nothing leaves this machine."
+                .to_owned(),
         );
     }
     let auth = crate::http::auth::curl_auth_args(app.requires_api_key());
     if app.requires_api_key() {
-        println!("API_KEYS is set: export MMS_GATEWAY_API_KEY=<one of its keys> before this curl.");
+        lines.push(
+            "API_KEYS is set: export MMS_GATEWAY_API_KEY=<one of its keys> before this curl."
+                .to_owned(),
+        );
     }
-    println!(
+    lines.push(format!(
         "try: curl -s {base}/send-mms{auth} -H 'content-type: application/json' -d '{{\"recipientNumber\":\"+14155551234\",\"messageText\":\"Hello from mms-gateway\",\"mediaUrl\":\"https://media.giphy.com/media/26gscSULUcfKU7dHq/giphy.gif\"}}'"
-    );
+    ));
     // --- console ---
-    println!("console: open {base}/console in a browser");
+    lines.push(format!("console: open {base}/console in a browser"));
+    let mut out = std::io::stdout().lock();
+    for line in lines {
+        let _ = writeln!(out, "{line}");
+    }
+    let _ = out.flush();
 }
 
-async fn send(raw: RawMms) -> ExitCode {
-    let config = match load_config(false) {
+async fn send(sandbox: bool, raw: RawMms) -> ExitCode {
+    let config = match load_config(sandbox) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    telemetry::init(config.log_format, "warn");
+    // stdout carries only the UUID; only errors are logged (to stderr), the outcome is printed.
+    telemetry::init_to_stderr(config.log_format, "error");
     let mms = match OutboundMms::parse(raw) {
         Ok(m) => m,
         Err(e) => {
@@ -150,22 +167,40 @@ async fn send(raw: RawMms) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let dispatcher = match build_dispatcher(&config) {
-        Ok(d) => d,
+    let one_shot = match OneShot::build(config).await {
+        Ok(o) => o,
         Err(e) => {
             eprintln!("error: {e:#}");
             return ExitCode::FAILURE;
         }
     };
-    match dispatcher.send(&mms).await {
-        Ok(sent) => {
-            for uuid in &sent.response.message_uuid {
+    let outcome = one_shot.sender().send(SendCommand::now(mms)).await;
+    one_shot.finish().await;
+    match outcome {
+        Outcome::Sent(sent) => {
+            for uuid in &sent.plivo_response.message_uuid {
                 println!("{uuid}");
             }
+            eprintln!("recorded as message {}", sent.id);
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            eprintln!("error: {e}");
+        Outcome::Failed(f) => {
+            let plivo_said = f
+                .error
+                .details()
+                .and_then(|d| d.get("providerError"))
+                .and_then(|e| e.as_str())
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default();
+            eprintln!(
+                "error: {} ({}){plivo_said}",
+                f.error.message(),
+                f.error.code()
+            );
+            ExitCode::FAILURE
+        }
+        other => {
+            eprintln!("error: unexpected outcome of a synchronous send: {other:?}");
             ExitCode::FAILURE
         }
     }

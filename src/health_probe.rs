@@ -40,11 +40,15 @@ async fn probe(url: &str) -> Result<(), String> {
         .no_proxy()
         .build()
         .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
-    let response = client
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| format!("{url} did not answer: {e}"))?;
+    let response = client.get(url).send().await.map_err(|e| {
+        let mut why = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(cause) = source {
+            why = format!("{why}: {cause}");
+            source = cause.source();
+        }
+        format!("{url} did not answer: {why}")
+    })?;
     let status = response.status();
     let body: serde_json::Value = response
         .json()

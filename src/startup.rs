@@ -10,13 +10,14 @@ use tokio::net::TcpListener;
 use crate::background::{Background, StoreMetrics};
 use crate::config::Config;
 use crate::delivery::{fleet, Delivery};
-use crate::dispatch::Dispatcher;
 use crate::http::listener::LimitedListener;
 use crate::http::ops_layers::OpsState;
 use crate::http::{router, AppState};
+use crate::media_preflight::MediaPreflight;
 use crate::metrics::Metrics;
-use crate::plivo::{Limiter, PlivoClient, RetryPolicy, RetryingSender};
+use crate::plivo::{Limiter, MessageDefaults, PlivoClient, RetryPolicy, RetryingSender};
 use crate::sandbox::{Simulator, SimulatorConfig};
+use crate::send::Sender;
 use crate::store;
 
 /// A built service, bound to its port, ready to run.
@@ -28,34 +29,39 @@ pub struct Application {
     instance: String,
 }
 
-/// Builds the dispatcher (Plivo client with retries) from the configuration.
-pub fn build_dispatcher(config: &Config) -> anyhow::Result<Dispatcher> {
-    build_dispatcher_with(config, None, None)
-}
-
-/// Like [`build_dispatcher`], counting Plivo attempts and retries in `metrics` and keeping every
-/// attempt within `limiter`, when given.
-pub fn build_dispatcher_with(
+/// Builds the Plivo client with retries from the configuration, counting attempts and retries
+/// in `metrics` and keeping every attempt within `limiter`.
+pub fn build_plivo(
     config: &Config,
     metrics: Option<Metrics>,
-    limiter: Option<Arc<Limiter>>,
-) -> anyhow::Result<Dispatcher> {
+    limiter: Arc<Limiter>,
+) -> anyhow::Result<RetryingSender> {
     let client = PlivoClient::new(&config.plivo).context("building the HTTP client for Plivo")?;
     let policy = RetryPolicy {
         max_retries: config.plivo.max_retries,
         base: config.plivo.retry_base,
     };
-    let mut sender = RetryingSender::new(Arc::new(client), policy);
+    let mut sender = RetryingSender::new(Arc::new(client), policy)
+        .with_limiter(limiter)
+        .with_defaults(MessageDefaults {
+            status_callback_url: config.status_callback_url(),
+        });
     if let Some(metrics) = metrics {
         sender = sender.with_metrics(metrics);
     }
-    if let Some(limiter) = limiter {
-        sender = sender.with_limiter(limiter);
-    }
-    Ok(Dispatcher::new(
-        sender,
-        config.plivo.sender_number.clone(),
-        config.status_callback_url(),
+    Ok(sender)
+}
+
+/// A new instance name: unique per process start, shared with the fleet.
+fn instance_name() -> String {
+    format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple())
+}
+
+/// The limiter of Plivo's limits, as the configuration sets them for the whole fleet.
+fn new_limiter(config: &Config) -> Arc<Limiter> {
+    Arc::new(Limiter::new(
+        config.delivery.max_rps,
+        config.delivery.max_concurrency,
     ))
 }
 
@@ -72,30 +78,28 @@ impl Application {
             .context("reading the bound address")?
             .port();
         let simulator = if config.sandbox {
-            Some(start_simulator(&mut config, port).await?)
+            Some(start_simulator(&mut config, Some(port)).await?)
         } else {
             None
         };
         let store = store::connect(&config.database_url)
             .await
             .context("opening the message store (DATABASE_URL)")?;
-        let limiter = Arc::new(Limiter::new(
-            config.delivery.max_rps,
-            config.delivery.max_concurrency,
-        ));
-        let instance = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
+        let limiter = new_limiter(&config);
+        let instance = instance_name();
         fleet::join(&store, &limiter, &instance)
             .await
             .context("joining the instances that share the database")?;
         let metrics = Metrics::new();
         metrics.set_source(Arc::new(StoreMetrics(store.clone())));
-        let dispatcher =
-            build_dispatcher_with(&config, Some(metrics.clone()), Some(limiter.clone()))?;
+        let plivo = build_plivo(&config, Some(metrics.clone()), limiter.clone())?;
         let ops = OpsState::new(&config.ops).context("building the media preflight client")?;
-        let ttl = config.delivery.message_ttl;
+        let delivery = Delivery::new(store, plivo, config.delivery.message_ttl);
+        let sender = Sender::new(delivery.clone(), &config, ops.media_preflight().clone());
         let state = AppState {
             config: Arc::new(config),
-            delivery: Delivery::new(store, dispatcher, ttl),
+            delivery,
+            sender,
             metrics,
             ops,
         };
@@ -160,6 +164,7 @@ impl Application {
             ops.connection_idle_timeout,
         )
         .into_serve();
+        let sender = self.state.sender.clone();
         let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
         let signal = async move {
             signal.await;
@@ -169,6 +174,10 @@ impl Application {
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(signal)
             .await;
+        // Sends whose caller went away still run: let them record Plivo's answer.
+        if !sender.wait_idle(grace).await {
+            tracing::warn!("synchronous sends were still running at shutdown");
+        }
         background.finish(grace).await;
         if let Some(simulator) = self.simulator {
             simulator.shutdown();
@@ -178,8 +187,8 @@ impl Application {
 }
 
 /// Starts the built-in Plivo simulator and points the configuration at it; callbacks come back to
-/// this service on loopback unless `PUBLIC_BASE_URL` says otherwise.
-async fn start_simulator(config: &mut Config, port: u16) -> anyhow::Result<Simulator> {
+/// this service (listening on `port`) on loopback unless `PUBLIC_BASE_URL` says otherwise.
+async fn start_simulator(config: &mut Config, port: Option<u16>) -> anyhow::Result<Simulator> {
     let sim_config = SimulatorConfig::new(
         config.plivo.auth_id.clone(),
         config.plivo.auth_token.clone(),
@@ -188,7 +197,7 @@ async fn start_simulator(config: &mut Config, port: u16) -> anyhow::Result<Simul
         .await
         .context("starting the Plivo simulator")?;
     config.plivo.base_url = simulator.base_url();
-    if config.public_base_url.is_none() {
+    if let (None, Some(port)) = (&config.public_base_url, port) {
         config.public_base_url =
             Some(url::Url::parse(&format!("http://127.0.0.1:{port}")).context("sandbox URL")?);
     }
@@ -197,6 +206,67 @@ async fn start_simulator(config: &mut Config, port: u16) -> anyhow::Result<Simul
         "SANDBOX MODE: Plivo is a built-in simulator; no message leaves this machine"
     );
     Ok(simulator)
+}
+
+/// What the `send` command runs on: the configured store, a place in the fleet (so that it shares
+/// Plivo's limits with running instances) and the same send service as `serve`.
+pub struct OneShot {
+    sender: Sender,
+    simulator: Option<Simulator>,
+    stop_heartbeat: tokio::sync::watch::Sender<bool>,
+    heartbeat: tokio::task::JoinHandle<()>,
+}
+
+impl OneShot {
+    /// Opens the store, joins the fleet (waiting for the others to shrink their share), and
+    /// starts the simulator in the sandbox.
+    pub async fn build(mut config: Config) -> anyhow::Result<Self> {
+        let simulator = if config.sandbox {
+            Some(start_simulator(&mut config, None).await?)
+        } else {
+            None
+        };
+        let store = store::connect(&config.database_url)
+            .await
+            .context("opening the message store (DATABASE_URL)")?;
+        let limiter = new_limiter(&config);
+        let instance = instance_name();
+        fleet::join(&store, &limiter, &instance)
+            .await
+            .context("joining the instances that share the database")?;
+        let (stop_heartbeat, stop) = tokio::sync::watch::channel(false);
+        let heartbeat = tokio::spawn(fleet::run(store.clone(), limiter.clone(), instance, stop));
+        let plivo = build_plivo(&config, None, limiter)?;
+        let delivery = Delivery::new(store, plivo, config.delivery.message_ttl);
+        let preflight = MediaPreflight::from_config(&config.ops)
+            .context("building the media preflight client")?;
+        Ok(Self {
+            sender: Sender::new(delivery, &config, preflight),
+            simulator,
+            stop_heartbeat,
+            heartbeat,
+        })
+    }
+
+    /// The send service.
+    pub fn sender(&self) -> &Sender {
+        &self.sender
+    }
+
+    /// Leaves the fleet and stops the simulator.
+    pub async fn finish(self) {
+        let _ = self.stop_heartbeat.send(true);
+        let aborter = self.heartbeat.abort_handle();
+        if tokio::time::timeout(std::time::Duration::from_secs(5), self.heartbeat)
+            .await
+            .is_err()
+        {
+            aborter.abort();
+        }
+        if let Some(simulator) = self.simulator {
+            simulator.shutdown();
+        }
+    }
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -14,11 +14,11 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderName, HeaderValue, Request};
 use axum::Router;
 use mms_gateway::config::Config;
-use mms_gateway::dispatch::Dispatcher;
 use mms_gateway::http::{router, AppState, MAX_BODY_BYTES};
 use mms_gateway::plivo::{
     AttemptError, PlivoApi, RetryPolicy, RetryingSender, SendMessageBody, SendMessageResponse,
 };
+use mms_gateway::send::Sender;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use tower::ServiceExt;
@@ -73,11 +73,13 @@ fn harness() -> Harness {
     let store = runtime
         .block_on(mms_gateway::store::connect("sqlite::memory:"))
         .expect("in-memory store");
-    let dispatcher = Dispatcher::new(sender, "+14155550100".into(), None);
+    let delivery = mms_gateway::delivery::Delivery::new(store, sender, Duration::from_secs(60));
+    let ops = mms_gateway::http::ops_layers::OpsState::new(&config.ops).expect("ops state");
     let state = AppState {
-        delivery: mms_gateway::delivery::Delivery::new(store, dispatcher, Duration::from_secs(60)),
+        sender: Sender::new(delivery.clone(), &config, ops.media_preflight().clone()),
+        delivery,
         metrics: mms_gateway::metrics::Metrics::new(),
-        ops: mms_gateway::http::ops_layers::OpsState::new(&config.ops).expect("ops state"),
+        ops,
         config: Arc::new(config),
     };
     Harness {

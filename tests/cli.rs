@@ -149,6 +149,15 @@ async fn send_prints_the_uuid_or_exits_non_zero_with_one_line() {
         String::from_utf8_lossy(&ok.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&ok.stdout).trim(), "cli-uuid-1");
+    // The message is recorded in DATABASE_URL's store (here the default file), as a service on
+    // the same store shows it.
+    let id = recorded_id(&ok.stderr);
+    let database_url = format!("sqlite://{}", dir.path().join("mms-gateway.db").display());
+    let record = message_seen_by_a_service(&database_url, &plivo.uri(), &id).await;
+    assert_eq!(record["status"], "queued", "{record}");
+    assert_eq!(record["messageUuid"], "cli-uuid-1");
+    assert_eq!(record["recipientNumber"], "+14155551234");
+    assert_eq!(record["senderNumber"], "+14155550100");
 
     let refused = run(&["--to", "+14155550001", "--media", "https://e.com/a.gif"])
         .await
@@ -163,4 +172,82 @@ async fn send_prints_the_uuid_or_exits_non_zero_with_one_line() {
         .unwrap();
     assert_eq!(invalid.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&invalid.stderr).contains("invalid_phone_number"));
+}
+
+/// The id `send` reports on stderr (`recorded as message <id>`).
+fn recorded_id(stderr: &[u8]) -> String {
+    let stderr = String::from_utf8_lossy(stderr);
+    stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("recorded as message "))
+        .unwrap_or_else(|| panic!("no message id on stderr: {stderr}"))
+        .trim()
+        .to_owned()
+}
+
+/// `GET /messages/{id}` of a service started on `database_url`.
+async fn message_seen_by_a_service(
+    database_url: &str,
+    plivo_url: &str,
+    id: &str,
+) -> serde_json::Value {
+    let vars = [
+        ("PLIVO_AUTH_ID", "MAXXXXXXXXXXXXXXXXXX"),
+        ("PLIVO_AUTH_TOKEN", "token"),
+        ("PLIVO_SENDER_NUMBER", "+14155550100"),
+        ("PLIVO_API_BASE_URL", plivo_url),
+        ("DATABASE_URL", database_url),
+        ("HOST", "127.0.0.1"),
+        ("PORT", "0"),
+    ];
+    let config = mms_gateway::config::Config::from_lookup(false, |k| {
+        vars.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| (*v).to_owned())
+    })
+    .expect("valid settings");
+    let app = mms_gateway::startup::Application::build(config)
+        .await
+        .expect("the service starts on the same store");
+    let url = format!("http://{}/messages/{id}", app.local_addr());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    let response = reqwest::get(&url).await.expect("the service answers");
+    assert_eq!(response.status(), 200, "GET {url}");
+    let record = response.json().await.expect("JSON");
+    let _ = stop.send(());
+    let _ = server.await;
+    record
+}
+
+#[tokio::test]
+async fn send_in_the_sandbox_needs_no_account_and_records_the_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = format!("sqlite://{}", dir.path().join("cli.db").display());
+    let mut cmd = command(dir.path());
+    cmd.args([
+        "send",
+        "--sandbox",
+        "--to",
+        "+14155551234",
+        "--media",
+        "https://e.com/a.gif",
+    ])
+    .env("DATABASE_URL", &database_url);
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let uuid = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert_eq!(uuid.len(), 36, "one message UUID: {uuid:?}");
+    let id = recorded_id(&out.stderr);
+    let record = message_seen_by_a_service(&database_url, "http://127.0.0.1:9", &id).await;
+    assert_eq!(record["status"], "queued", "{record}");
+    assert_eq!(record["messageUuid"], uuid.as_str());
 }

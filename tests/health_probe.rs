@@ -26,22 +26,19 @@ async fn health_probes_a_running_service_and_fails_once_it_is_gone() {
         .spawn()
         .unwrap();
     let stdout = service.stdout.take().unwrap();
-    let port = tokio::time::timeout(
-        Duration::from_secs(30),
-        tokio::task::spawn_blocking(move || {
-            BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-                .find_map(|line| {
-                    line.strip_prefix("mms-gateway listening on http://")
-                        .and_then(|addr| addr.rsplit(':').next().map(str::to_owned))
-                })
-        }),
-    )
-    .await
-    .expect("the service started in time")
-    .unwrap()
-    .expect("it printed where it listens");
+    // Read every line (the service must not meet a closed stdout) and hand over the port.
+    let (port_tx, port_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(addr) = line.strip_prefix("mms-gateway listening on http://") {
+                let _ = port_tx.send(addr.rsplit(':').next().unwrap_or_default().to_owned());
+            }
+        }
+    });
+    let port = tokio::task::spawn_blocking(move || port_rx.recv_timeout(Duration::from_secs(30)))
+        .await
+        .unwrap()
+        .expect("the service printed where it listens in time");
 
     let probe = |port: String| {
         let mut cmd = command(dir.path());
@@ -50,7 +47,16 @@ async fn health_probes_a_running_service_and_fails_once_it_is_gone() {
             .envs([("PORT", port.as_str()), ("HOST", "0.0.0.0")]);
         tokio::task::spawn_blocking(move || cmd.output().unwrap())
     };
-    let up = probe(port.clone()).await.unwrap();
+    // A loaded machine may take a moment between binding and serving: probe as a health check
+    // would, a few times (bounded).
+    let mut up = probe(port.clone()).await.unwrap();
+    for _ in 0..20 {
+        if up.status.success() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        up = probe(port.clone()).await.unwrap();
+    }
     assert!(
         up.status.success(),
         "{}",

@@ -19,7 +19,7 @@ use tokio::task::JoinSet;
 use super::bulk::{assign, join_destinations, Assignment, RECIPIENTS_PER_CALL};
 use super::{failure_code, failure_text, update, Delivery};
 use crate::plivo::retry::{backoff, is_transient};
-use crate::plivo::{AttemptError, PlivoError};
+use crate::plivo::{AttemptError, MessageContent, PlivoError};
 use crate::store::{ClaimedMessage, MessageStatus, StoreError};
 
 /// How a worker runs.
@@ -157,12 +157,14 @@ async fn try_deliver(
         .iter()
         .map(|m| m.record.recipient_number.as_str())
         .collect();
-    let body = delivery.dispatcher().body(
+    let body = delivery.plivo().body(
         &first.record.sender_number,
         join_destinations(recipients.iter().copied()),
-        first.record.message_text.as_deref(),
-        first.record.media_urls.iter().map(String::as_str),
-        first.record.media_ids.iter().map(String::as_str),
+        MessageContent {
+            text: first.record.message_text.as_deref(),
+            media_urls: &first.record.media_urls,
+            media_ids: &first.record.media_ids,
+        },
     );
     // On shutdown a message still waiting for a slot goes back to the outbox at once (nothing was
     // sent), for another instance to take without waiting for the lease to run out.
@@ -170,7 +172,7 @@ async fn try_deliver(
         let _ = stop.wait_for(|stopped| *stopped).await;
     };
     match delivery
-        .dispatcher()
+        .plivo()
         .attempt_unless(&body, slot_wait, stopping)
         .await
     {
@@ -212,7 +214,7 @@ async fn try_deliver(
         }
         Err(err) if is_transient(err.failure()) || matches!(err, AttemptError::Decode { .. }) => {
             let unknown = matches!(err, AttemptError::Timeout | AttemptError::Decode { .. });
-            let policy = delivery.dispatcher().retry_policy();
+            let policy = delivery.plivo().policy();
             for m in &live {
                 let jitter = rand::thread_rng().gen_range(0.0..=1.0);
                 let delay = backoff(policy.base, m.attempts.saturating_sub(1).min(16), jitter);

@@ -63,6 +63,12 @@ impl MediaUrl {
     }
 }
 
+impl AsRef<str> for MediaUrl {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
 impl fmt::Debug for MediaUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "MediaUrl({})", self.0)
@@ -95,6 +101,12 @@ impl MediaId {
     /// The id.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl AsRef<str> for MediaId {
+    fn as_ref(&self) -> &str {
+        self.as_str()
     }
 }
 

@@ -88,6 +88,18 @@ impl Authenticator {
         found
     }
 
+    /// The scope of the `Idempotency-Key`s `caller` sends: a name derived from its API key's
+    /// digest (stable when `API_KEYS` is reordered, and not the key), or `None` without keys.
+    pub fn idempotency_scope(&self, caller: Caller) -> Option<String> {
+        let Caller::Key(i) = caller else { return None };
+        let digest = self.digests.get(i)?;
+        let mut scope = Sha256::new();
+        scope.update(b"mms-gateway idempotency scope\0");
+        scope.update(digest);
+        let scope = scope.finalize();
+        Some(scope[..12].iter().map(|b| format!("{b:02x}")).collect())
+    }
+
     /// Who sent a request with these headers from `peer`.
     pub fn caller(&self, headers: &HeaderMap, peer: IpAddr) -> Caller {
         bearer_token(headers)
@@ -167,6 +179,24 @@ mod tests {
         assert_eq!(a.find(""), None);
         assert!(!Authenticator::default().enabled());
         assert!(!format!("{a:?}").contains("first"));
+    }
+
+    #[test]
+    fn each_key_has_its_own_idempotency_scope() {
+        let a = auth();
+        let first = a.idempotency_scope(Caller::Key(0)).unwrap();
+        let second = a.idempotency_scope(Caller::Key(1)).unwrap();
+        assert_ne!(first, second);
+        assert_eq!(first.len(), 24);
+        assert!(!first.contains("first"));
+        // The same key keeps its scope wherever it stands in API_KEYS.
+        let reordered = Authenticator::new(&ApiKeys::new(vec![SecretString::from(
+            "second-key-0123456789".to_owned(),
+        )]));
+        assert_eq!(reordered.idempotency_scope(Caller::Key(0)), Some(second));
+        let peer = Caller::Address("192.0.2.1".parse().unwrap());
+        assert_eq!(a.idempotency_scope(peer), None);
+        assert_eq!(a.idempotency_scope(Caller::Key(7)), None);
     }
 
     #[test]

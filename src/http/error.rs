@@ -87,6 +87,16 @@ impl ApiError {
         self.status
     }
 
+    /// The sentence a person can act on.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// What Plivo said, when it said something worth passing on.
+    pub fn details(&self) -> Option<&Value> {
+        self.details.as_ref()
+    }
+
     /// The contract's error code.
     pub fn code(&self) -> &'static str {
         self.code

@@ -1,32 +1,16 @@
-//! `Idempotency-Key` on `POST /send-mms` (contract §5): the first request with a key is processed,
-//! a repeat with the same body gets the stored answer, a different body gets 422, and a repeat while
-//! the first is in flight gets 409.
+//! The `Idempotency-Key` header of `POST /send-mms`, and stored answers written back as HTTP.
+//! What a key does is the send service's (`src/send/idempotency.rs`).
 
-use std::sync::Arc;
-
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
-use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
-use crate::store::{IdempotencyClaim, MessageStore};
+use crate::send::StoredAnswer;
 
 /// The header's name.
 pub const HEADER: &str = "idempotency-key";
 
-/// A request's answer, as stored for replay.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Answer {
-    /// The HTTP status.
-    pub status: StatusCode,
-    /// The JSON body.
-    pub body: Vec<u8>,
-    /// `Location` of a message accepted for asynchronous delivery.
-    pub location: Option<String>,
-}
-
-impl IntoResponse for Answer {
+impl IntoResponse for StoredAnswer {
     fn into_response(self) -> Response {
         let mut response = (
             self.status,
@@ -44,33 +28,6 @@ impl IntoResponse for Answer {
     }
 }
 
-/// The `Location` of a stored 202 answer for one message, rebuilt from its body's `id`.
-fn location_of(status: StatusCode, body: &[u8]) -> Option<String> {
-    if status != StatusCode::ACCEPTED {
-        return None;
-    }
-    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-    value
-        .get("id")?
-        .as_str()
-        .map(|id| format!("/messages/{id}"))
-}
-
-/// A key this request holds; give it back with [`finish`].
-#[derive(Debug)]
-pub struct Claim {
-    key: String,
-}
-
-/// What to do with a request that may carry a key.
-#[derive(Debug)]
-pub enum Begin {
-    /// Process it (holding the key when there is one).
-    Proceed(Option<Claim>),
-    /// Answer this stored answer and do nothing else.
-    Replay(Answer),
-}
-
 /// Reads the key: 1–255 printable ASCII characters, or a 400.
 pub fn key_from_headers(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(value) = headers.get(HEADER) else {
@@ -86,70 +43,6 @@ pub fn key_from_headers(headers: &HeaderMap) -> Result<Option<String>, ApiError>
         )
         .with_field("Idempotency-Key"))
     }
-}
-
-/// Claims the key (if any) for this body.
-pub async fn begin(
-    store: &Arc<dyn MessageStore>,
-    key: Option<String>,
-    body: &[u8],
-) -> Result<Begin, ApiError> {
-    let Some(key) = key else {
-        return Ok(Begin::Proceed(None));
-    };
-    let hash = hex(&Sha256::digest(body));
-    let claim = store
-        .claim_idempotency_key(&key, &hash, Utc::now())
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "idempotency key could not be claimed");
-            ApiError::internal()
-        })?;
-    match claim {
-        IdempotencyClaim::Claimed => Ok(Begin::Proceed(Some(Claim { key }))),
-        IdempotencyClaim::Completed { status, body } => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-            let location = location_of(status, &body);
-            Ok(Begin::Replay(Answer { status, body, location }))
-        }
-        IdempotencyClaim::InFlight => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "idempotency_key_in_flight",
-            "A request with this Idempotency-Key is still being processed; retry when it has finished.",
-        )
-        .with_field("Idempotency-Key")),
-        IdempotencyClaim::Mismatch => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "idempotency_key_reused",
-            "This Idempotency-Key was used with a different request body; use a new key.",
-        )
-        .with_field("Idempotency-Key")),
-    }
-}
-
-/// Stores the answer for replay, or gives the key back when nothing was sent and a retry could
-/// succeed (Plivo unavailable, our credentials refused, an internal error).
-pub async fn finish(
-    store: &Arc<dyn MessageStore>,
-    claim: Option<Claim>,
-    answer: &Answer,
-    retryable: bool,
-) {
-    let Some(Claim { key }) = claim else { return };
-    let result = if retryable {
-        store.release_idempotency_key(&key).await
-    } else {
-        store
-            .complete_idempotency_key(&key, answer.status.as_u16(), &answer.body)
-            .await
-    };
-    if let Err(e) = result {
-        tracing::error!(error = %e, "idempotency key could not be stored");
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -37,8 +37,10 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct AppState {
     /// The configuration the service started with.
     pub config: Arc<Config>,
-    /// The message store and the Plivo dispatcher.
+    /// The message store and Plivo.
     pub delivery: Delivery,
+    /// The send service (`src/send/`).
+    pub sender: crate::send::Sender,
     /// This app's metrics registry (`GET /metrics`).
     pub metrics: crate::metrics::Metrics,
     /// Keys, limits and media preflight (`src/http/ops_layers.rs`).

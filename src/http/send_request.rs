@@ -5,28 +5,10 @@ use serde_json::{Map, Value};
 
 use super::error::ApiError;
 use crate::domain::{parse_recipient, MediaUrl, OutboundMms, RawMms};
+pub use crate::send::SendRequest;
 
 /// The most recipients one bulk request may name (Plivo's limit for one send).
 pub const MAX_RECIPIENTS: usize = 1000;
-
-/// A checked `POST /send-mms` request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SendRequest {
-    /// `recipientNumber`: one message.
-    Single {
-        /// The message.
-        mms: OutboundMms,
-        /// Where status events go (`callbackUrl`).
-        callback_url: Option<String>,
-    },
-    /// `recipientNumbers`: the same content to each, always asynchronous.
-    Bulk {
-        /// One message per recipient, in the order given.
-        messages: Vec<OutboundMms>,
-        /// Where status events go (`callbackUrl`).
-        callback_url: Option<String>,
-    },
-}
 
 /// The body formats `POST /send-mms` accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

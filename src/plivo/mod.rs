@@ -14,4 +14,4 @@ pub use error::{AttemptError, PlivoError};
 pub use limiter::Limiter;
 pub use retry::RetryPolicy;
 pub use send::{RetryingSender, Sent};
-pub use types::{SendMessageBody, SendMessageResponse};
+pub use types::{MessageContent, MessageDefaults, SendMessageBody, SendMessageResponse};

@@ -9,7 +9,7 @@ use super::client::PlivoApi;
 use super::error::{AttemptError, PlivoError};
 use super::limiter::Limiter;
 use super::retry::{backoff, Decision, RetryPolicy};
-use super::types::{SendMessageBody, SendMessageResponse};
+use super::types::{MessageContent, MessageDefaults, SendMessageBody, SendMessageResponse};
 
 /// A successful send and how many attempts it took.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,11 +23,13 @@ pub struct Sent {
     pub uncertain: bool,
 }
 
-/// Plivo's API with the contract's retry policy around it.
+/// Plivo's API with the contract's retry policy around it, within Plivo's limits; it also builds
+/// the request bodies (with the account's [`MessageDefaults`]).
 #[derive(Clone)]
 pub struct RetryingSender {
     api: Arc<dyn PlivoApi>,
     policy: RetryPolicy,
+    defaults: Arc<MessageDefaults>,
     metrics: Option<crate::metrics::Metrics>,
     limiter: Option<Arc<Limiter>>,
 }
@@ -44,6 +46,7 @@ impl RetryingSender {
         Self {
             api,
             policy,
+            defaults: Arc::default(),
             metrics: None,
             limiter: None,
         }
@@ -55,9 +58,25 @@ impl RetryingSender {
         self
     }
 
-    /// The retry policy.
+    /// Sets what every body carries (the status callback URL, …).
+    pub fn with_defaults(mut self, defaults: MessageDefaults) -> Self {
+        self.defaults = Arc::new(defaults);
+        self
+    }
+
+    /// The retry policy (also the backoff of the delivery workers).
     pub fn policy(&self) -> RetryPolicy {
         self.policy
+    }
+
+    /// The request body for `content` from `src` to `dst` (see [`SendMessageBody::new`]).
+    pub fn body<U: AsRef<str>, I: AsRef<str>>(
+        &self,
+        src: &str,
+        dst: String,
+        content: MessageContent<'_, U, I>,
+    ) -> SendMessageBody {
+        SendMessageBody::new(&self.defaults, src, dst, content)
     }
 
     /// One request to Plivo: waits (at most `max_wait`) for a slot within the limits, sends, counts

@@ -29,6 +29,58 @@ pub struct SendMessageBody {
     pub method: Option<&'static str>,
 }
 
+/// What every message sent from this account carries, whoever builds it (the synchronous path,
+/// the delivery workers): set once from the configuration. Account-wide send options (e.g. `log`,
+/// `powerpack_uuid`) belong here and are written into the body by [`SendMessageBody::new`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageDefaults {
+    /// `url`: where Plivo posts status callbacks (`{PUBLIC_BASE_URL}/webhooks/plivo/status`).
+    pub status_callback_url: Option<String>,
+}
+
+/// The content of one Plivo request, borrowed from a checked message or a stored record.
+#[derive(Debug, Clone, Copy)]
+pub struct MessageContent<'a, U, I> {
+    /// The text, if any (an empty text is left out).
+    pub text: Option<&'a str>,
+    /// Media URLs, in order.
+    pub media_urls: &'a [U],
+    /// Ids of media uploaded to Plivo, in order.
+    pub media_ids: &'a [I],
+}
+
+impl SendMessageBody {
+    /// The one place a Plivo request body is built: `src`, `dst` (one number, or several joined
+    /// with `<`), the content, and the account's [`MessageDefaults`]. Per-message options (e.g.
+    /// `message_expiry`) are added here as parameters.
+    pub fn new<U: AsRef<str>, I: AsRef<str>>(
+        defaults: &MessageDefaults,
+        src: &str,
+        dst: String,
+        content: MessageContent<'_, U, I>,
+    ) -> Self {
+        let url = defaults.status_callback_url.clone();
+        Self {
+            src: src.to_owned(),
+            dst,
+            kind: "mms",
+            text: content.text.filter(|t| !t.is_empty()).map(str::to_owned),
+            media_urls: content
+                .media_urls
+                .iter()
+                .map(|u| u.as_ref().to_owned())
+                .collect(),
+            media_ids: content
+                .media_ids
+                .iter()
+                .map(|i| i.as_ref().to_owned())
+                .collect(),
+            method: url.as_ref().map(|_| "POST"),
+            url,
+        }
+    }
+}
+
 /// Plivo's 202 answer to a send.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct SendMessageResponse {
@@ -96,20 +148,36 @@ mod tests {
 
     #[test]
     fn body_serialises_like_plivo_expects() {
-        let body = SendMessageBody {
-            src: "+14155550100".into(),
-            dst: "+14155551234".into(),
-            kind: "mms",
-            text: Some("hi".into()),
-            media_urls: vec!["https://e.com/a.gif".into()],
-            media_ids: vec![],
-            url: None,
-            method: None,
+        let content = |text| MessageContent {
+            text,
+            media_urls: &["https://e.com/a.gif"],
+            media_ids: &[] as &[&str],
         };
+        let body = SendMessageBody::new(
+            &MessageDefaults::default(),
+            "+14155550100",
+            "+14155551234".into(),
+            content(Some("hi")),
+        );
         assert_eq!(
             serde_json::to_value(&body).unwrap(),
             json!({"src": "+14155550100", "dst": "+14155551234", "type": "mms", "text": "hi",
                    "media_urls": ["https://e.com/a.gif"]})
+        );
+        let defaults = MessageDefaults {
+            status_callback_url: Some("https://gw.example/webhooks/plivo/status".into()),
+        };
+        let body = SendMessageBody::new(
+            &defaults,
+            "+14155550100",
+            "+14155551234".into(),
+            content(Some("")),
+        );
+        assert_eq!(
+            serde_json::to_value(&body).unwrap(),
+            json!({"src": "+14155550100", "dst": "+14155551234", "type": "mms",
+                   "media_urls": ["https://e.com/a.gif"],
+                   "url": "https://gw.example/webhooks/plivo/status", "method": "POST"})
         );
     }
 

@@ -6,6 +6,8 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::{MediaId, MediaUrl, MessageText, PhoneNumber};
+
 /// Where a message is in its life (contract §5).
 ///
 /// The order is `accepted → sending → queued → sent → delivered | undelivered | failed`; the last three are
@@ -104,16 +106,16 @@ impl FromStr for MessageStatus {
 pub struct NewMessage {
     /// This service's message id (unique).
     pub id: String,
-    /// E.164 destination.
-    pub recipient_number: String,
+    /// The destination.
+    pub recipient_number: PhoneNumber,
     /// E.164 sender (the Plivo number).
     pub sender_number: String,
     /// Optional text.
-    pub message_text: Option<String>,
+    pub message_text: Option<MessageText>,
     /// Media URLs, in order.
-    pub media_urls: Vec<String>,
+    pub media_urls: Vec<MediaUrl>,
     /// Plivo media ids, in order.
-    pub media_ids: Vec<String>,
+    pub media_ids: Vec<MediaId>,
     /// Where the caller wants status events (contract §6).
     pub callback_url: Option<String>,
     /// The bulk request this message belongs to, if any.

@@ -17,4 +17,5 @@ mod rate_limit;
 mod records;
 mod sandbox;
 mod send_mms;
+mod send_service;
 mod service;

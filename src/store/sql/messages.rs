@@ -6,6 +6,7 @@ use crate::store::db::{query, query_scalar, Db, Row};
 use chrono::{DateTime, Utc};
 
 use super::{micros, time};
+use crate::domain::MessageText;
 use crate::store::cursor::Cursor;
 use crate::store::{
     MessageEvent, MessagePage, MessageQuery, MessageRecord, MessageStatus, NewMessage,
@@ -56,8 +57,9 @@ pub(super) fn status(text: &str) -> Result<MessageStatus, StoreError> {
         .map_err(|e: crate::store::UnknownStatus| StoreError::Corrupt(e.to_string()))
 }
 
-pub(super) fn json_list(list: &[String]) -> Result<String, StoreError> {
-    serde_json::to_string(list).map_err(|e| StoreError::Corrupt(format!("media list: {e}")))
+pub(super) fn json_list<S: AsRef<str>>(list: &[S]) -> Result<String, StoreError> {
+    let list: Vec<&str> = list.iter().map(AsRef::as_ref).collect();
+    serde_json::to_string(&list).map_err(|e| StoreError::Corrupt(format!("media list: {e}")))
 }
 
 fn parse_json_list(text: &str) -> Result<Vec<String>, StoreError> {
@@ -118,9 +120,9 @@ async fn insert_row(
     )
     .bind(&m.id)
     .bind(status.as_str())
-    .bind(&m.recipient_number)
+    .bind(m.recipient_number.as_str())
     .bind(&m.sender_number)
-    .bind(m.message_text.as_deref())
+    .bind(m.message_text.as_ref().map(MessageText::as_str))
     .bind(json_list(&m.media_urls)?)
     .bind(json_list(&m.media_ids)?)
     .bind(m.callback_url.as_deref())

@@ -1,6 +1,7 @@
 //! Recording messages and moving them through the state machine.
 
 use super::*;
+use mms_gateway::domain::MediaId;
 
 pub async fn insert_and_get_round_trip(store: Store) {
     let mut m = message(
@@ -9,11 +10,10 @@ pub async fn insert_and_get_round_trip(store: Store) {
         at(0) + Duration::microseconds(123_456),
     );
     m.message_text = None;
-    m.media_urls = vec![
-        "https://example.com/a.jpg".to_owned(),
-        "https://example.com/b.png?x=1".to_owned(),
-    ];
-    m.media_ids = vec!["media-1".to_owned()];
+    m.media_urls = ["https://example.com/a.jpg", "https://example.com/b.png?x=1"]
+        .map(|u| MediaUrl::parse(u).expect("a valid URL"))
+        .to_vec();
+    m.media_ids = vec![MediaId::parse("media-1").expect("a valid id")];
     m.callback_url = Some("https://caller.example/cb".to_owned());
     m.batch_id = Some("batch-1".to_owned());
     store.insert_message(&m).await.expect("insert");
@@ -21,11 +21,14 @@ pub async fn insert_and_get_round_trip(store: Store) {
     let record = get(&store, "m1").await;
     assert_eq!(record.id, "m1");
     assert_eq!(record.status, Accepted);
-    assert_eq!(record.recipient_number, m.recipient_number);
+    assert_eq!(record.recipient_number, m.recipient_number.as_str());
     assert_eq!(record.sender_number, m.sender_number);
     assert_eq!(record.message_text, None);
-    assert_eq!(record.media_urls, m.media_urls);
-    assert_eq!(record.media_ids, m.media_ids);
+    assert_eq!(
+        record.media_urls,
+        ["https://example.com/a.jpg", "https://example.com/b.png?x=1"]
+    );
+    assert_eq!(record.media_ids, ["media-1"]);
     assert_eq!(record.callback_url, m.callback_url);
     assert_eq!(record.batch_id, m.batch_id);
     assert_eq!(record.message_uuid, None);

@@ -16,6 +16,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use mms_gateway::domain::{MediaUrl, MessageText, PhoneNumber};
 use mms_gateway::store::{
     IdempotencyClaim, MessageQuery, MessageStatus, MessageStore, NewMessage, StatusUpdate,
     StoreError, UpdateOutcome,
@@ -35,10 +36,10 @@ pub fn at(seconds: i64) -> DateTime<Utc> {
 pub fn message(id: &str, recipient: &str, created_at: DateTime<Utc>) -> NewMessage {
     NewMessage {
         id: id.to_owned(),
-        recipient_number: recipient.to_owned(),
+        recipient_number: PhoneNumber::parse(recipient).expect("a valid test number"),
         sender_number: "+14155550100".to_owned(),
-        message_text: Some("hello".to_owned()),
-        media_urls: vec!["https://example.com/a.jpg".to_owned()],
+        message_text: Some(MessageText::parse("hello".to_owned()).expect("short text")),
+        media_urls: vec![MediaUrl::parse("https://example.com/a.jpg").expect("a valid URL")],
         media_ids: Vec::new(),
         callback_url: None,
         batch_id: None,
