@@ -14,8 +14,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-use crate::plivo::AttemptError;
-
 /// The `Content-Type` of [`Metrics::render`]'s output (OpenMetrics text, which Prometheus reads).
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -168,13 +166,11 @@ impl Metrics {
             .observe(seconds);
     }
 
-    /// Counts one attempt to Plivo by its outcome.
-    pub fn record_plivo_attempt<T>(&self, result: &Result<T, AttemptError>) {
+    /// Counts one attempt to Plivo by its outcome label (a fixed set, chosen by the Plivo client).
+    pub fn record_plivo_attempt(&self, outcome: &'static str) {
         self.inner
             .plivo_requests
-            .get_or_create(&OutcomeLabels {
-                outcome: plivo_outcome(result),
-            })
+            .get_or_create(&OutcomeLabels { outcome })
             .inc();
     }
 
@@ -246,24 +242,6 @@ fn bounded_method(method: &axum::http::Method) -> &'static str {
     }
 }
 
-/// The outcome label of one Plivo attempt.
-pub fn plivo_outcome<T>(result: &Result<T, AttemptError>) -> &'static str {
-    match result {
-        Ok(_) => "accepted",
-        Err(AttemptError::Status { status, .. }) => match status {
-            400 | 404 => "rejected",
-            401 | 403 => "auth_failed",
-            429 => "rate_limited",
-            500..=599 => "server_error",
-            _ => "unexpected_status",
-        },
-        Err(AttemptError::Timeout) => "timeout",
-        Err(AttemptError::Network(_)) => "network_error",
-        Err(AttemptError::Decode { .. }) => "unreadable_answer",
-        Err(AttemptError::NoSlot { .. }) => "no_slot",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,7 +256,7 @@ mod tests {
             405,
             0.01,
         );
-        m.record_plivo_attempt::<()>(&Err(AttemptError::Timeout));
+        m.record_plivo_attempt("timeout");
         m.record_plivo_retry();
         m.set_messages_by_status(&[("queued", 3), ("failed", 1)]);
         m.set_messages_by_status(&[("queued", 2)]);
@@ -299,25 +277,5 @@ mod tests {
         assert!(!text.contains("status=\"failed\""), "{text}");
         assert!(text.contains("mms_gateway_http_request_duration_seconds_bucket"));
         assert!(text.ends_with("# EOF\n"));
-    }
-
-    #[test]
-    fn outcomes() {
-        let status = |s| AttemptError::Status {
-            status: s,
-            message: String::new(),
-            api_id: None,
-            retry_after: None,
-        };
-        assert_eq!(plivo_outcome::<()>(&Err(status(400))), "rejected");
-        assert_eq!(plivo_outcome::<()>(&Err(status(403))), "auth_failed");
-        assert_eq!(plivo_outcome::<()>(&Err(status(429))), "rate_limited");
-        assert_eq!(plivo_outcome::<()>(&Err(status(503))), "server_error");
-        assert_eq!(plivo_outcome::<()>(&Err(status(302))), "unexpected_status");
-        assert_eq!(
-            plivo_outcome::<()>(&Err(AttemptError::Network("x".into()))),
-            "network_error"
-        );
-        assert_eq!(plivo_outcome(&Ok(())), "accepted");
     }
 }

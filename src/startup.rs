@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use crate::background::{Background, StoreMetrics};
 use crate::config::Config;
 use crate::delivery::{fleet, Delivery};
-use crate::http::listener::LimitedListener;
+use crate::http::listener::{ConnectionLimits, LimitedListener};
 use crate::http::ops_layers::OpsState;
 use crate::http::{router, AppState};
 use crate::media_preflight::MediaPreflight;
@@ -158,12 +158,12 @@ impl Application {
         let background = Background::start(&self.state, self.limiter, self.instance, &stop);
         let grace = self.state.config.delivery.shutdown_grace;
         let ops = &self.state.config.ops;
-        let listener = LimitedListener::new(
-            self.listener,
-            ops.max_connections,
-            ops.connection_idle_timeout,
-        )
-        .into_serve();
+        let limits = ConnectionLimits {
+            max_connections: ops.max_connections,
+            idle: ops.connection_idle_timeout,
+            head: ops.header_read_timeout,
+        };
+        let listener = LimitedListener::new(self.listener, limits).into_serve();
         let sender = self.state.sender.clone();
         let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
         let signal = async move {

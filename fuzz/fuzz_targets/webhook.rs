@@ -1,10 +1,12 @@
 //! Plivo status-callback parsing and signature checks, as `POST /webhooks/plivo/status` does them:
-//! form-decode the raw body, then verify V3 and V2 signatures. Never panics; a forged signature
-//! never passes, and the signature the simulator makes always does.
+//! form-decode the raw body, verify V3 and V2 signatures, then parse the parameters strictly
+//! (`StatusCallback::parse`). Never panics; a forged signature never passes, the signature the
+//! simulator makes always does, and an accepted callback has a Plivo state.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use mms_gateway::plivo::signature::{v2_signature, v3_signature, verify_v2, verify_v3};
+use mms_gateway::plivo::status_callback::{StatusCallback, STATES};
 
 const URL: &str = "https://mms.example.com/webhooks/plivo/status";
 const TOKEN: &str = "fuzz-auth-token";
@@ -26,4 +28,11 @@ fuzz_target!(|data: &[u8]| {
     assert!(!verify_v3("POST", URL, &params, &nonce, &genuine, "another-token"));
     let v2 = v2_signature(URL, &nonce, TOKEN);
     assert!(verify_v2(URL, &nonce, &v2, TOKEN));
+    if let Ok(callback) = StatusCallback::parse(&params) {
+        let status = params
+            .iter()
+            .find(|(k, _)| k == "Status")
+            .map(|(_, v)| v.as_str());
+        assert!(status.is_some_and(|s| STATES.contains(&s)), "{callback:?}");
+    }
 });

@@ -4,6 +4,8 @@
 
 pub mod delivery;
 pub mod ops;
+// --- hardening: settings shown without secrets ---
+mod url_checks;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -39,7 +41,7 @@ impl fmt::Debug for PlivoConfig {
             .field("auth_id", &self.auth_id)
             .field("auth_token", &"[redacted]")
             .field("sender_number", &self.sender_number)
-            .field("base_url", &self.base_url.as_str())
+            .field("base_url", &url_checks::without_userinfo(&self.base_url))
             .field("timeout", &self.timeout)
             .field("max_retries", &self.max_retries)
             .field("retry_base", &self.retry_base)
@@ -101,6 +103,15 @@ pub enum ConfigError {
         /// What is wrong, e.g. "is not a valid E.164 number".
         problem: String,
     },
+    // --- hardening: settings shown without secrets ---
+    /// A variable has a value that cannot be used and must not be shown (it may be a secret).
+    #[error("{var} {problem}")]
+    Unusable {
+        /// The variable.
+        var: &'static str,
+        /// What is wrong.
+        problem: &'static str,
+    },
 }
 
 /// Auth id and token the sandbox's simulator accepts; nothing real.
@@ -127,6 +138,8 @@ impl Config {
             real_plivo(&get)?
         };
         let host = match get("HOST") {
+            // The sandbox has no keys and fakes Plivo: only this machine may reach it unless asked.
+            None if sandbox => IpAddr::from([127, 0, 0, 1]),
             None => IpAddr::from([0, 0, 0, 0]),
             Some(v) => v
                 .trim()
@@ -136,16 +149,7 @@ impl Config {
         let port = parse_or("PORT", &get, 3000u16, "is not a port number (0-65535)")?;
         let database_url =
             get("DATABASE_URL").unwrap_or_else(|| "sqlite://mms-gateway.db".to_owned());
-        if !(database_url.starts_with("sqlite:")
-            || database_url.starts_with("postgres://")
-            || database_url.starts_with("postgresql://"))
-        {
-            return Err(invalid(
-                "DATABASE_URL",
-                &redact_url(&database_url),
-                "must start with sqlite: or postgres://",
-            ));
-        }
+        url_checks::check_database_url(&database_url)?;
         let public_base_url = match get("PUBLIC_BASE_URL") {
             None => None,
             Some(v) => Some(parse_http_url("PUBLIC_BASE_URL", &v)?),
@@ -224,11 +228,12 @@ fn real_plivo(get: &impl Fn(&str) -> Option<String>) -> Result<PlivoConfig, Conf
         || !(auth_id.starts_with("MA") || auth_id.starts_with("SA"))
         || !auth_id.bytes().all(|b| b.is_ascii_alphanumeric())
     {
-        return Err(invalid(
-            "PLIVO_AUTH_ID",
-            &auth_id,
-            "is not a Plivo Auth ID (20 letters and digits starting with MA or SA)",
-        ));
+        // The value is not shown: a token pasted here by mistake would be printed.
+        return Err(ConfigError::Unusable {
+            var: "PLIVO_AUTH_ID",
+            problem: "is not a Plivo Auth ID (20 letters and digits starting with MA or SA; \
+                      the value is not shown)",
+        });
     }
     let auth_token = get("PLIVO_AUTH_TOKEN").ok_or(ConfigError::Missing("PLIVO_AUTH_TOKEN"))?;
     let sender = get("PLIVO_SENDER_NUMBER").ok_or(ConfigError::Missing("PLIVO_SENDER_NUMBER"))?;
@@ -329,12 +334,13 @@ pub(crate) fn parse_or<T: std::str::FromStr>(
 }
 
 fn parse_http_url(var: &'static str, value: &str) -> Result<Url, ConfigError> {
+    let shown = url_checks::shown_url(value);
     let url =
-        Url::parse(value.trim()).map_err(|_| invalid(var, value, "is not an absolute URL"))?;
+        Url::parse(value.trim()).map_err(|_| invalid(var, &shown, "is not an absolute URL"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(invalid(
             var,
-            value,
+            &shown,
             "must be an http or https URL with a host",
         ));
     }
@@ -385,29 +391,19 @@ pub(crate) fn invalid(var: &'static str, value: &str, problem: &str) -> ConfigEr
     }
 }
 
-/// Hides a password in a database URL before it is shown.
-fn redact_url(value: &str) -> String {
-    match Url::parse(value) {
-        Ok(mut url) if url.password().is_some() => {
-            let _ = url.set_password(Some("***"));
-            url.to_string()
-        }
-        Ok(_) => value.to_owned(),
-        // Unreadable: it may still hold a password, so show only what precedes the first ':'.
-        Err(_) => format!("{}:…", value.split(':').next().unwrap_or_default()),
-    }
-}
-
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
             .field("plivo", &self.plivo)
             .field("host", &self.host)
             .field("port", &self.port)
-            .field("database_url", &redact_url(&self.database_url))
+            .field("database_url", &url_checks::shown_url(&self.database_url))
             .field(
                 "public_base_url",
-                &self.public_base_url.as_ref().map(Url::as_str),
+                &self
+                    .public_base_url
+                    .as_ref()
+                    .map(url_checks::without_userinfo),
             )
             .field("log_format", &self.log_format)
             .field("log_filter", &self.log_filter)
@@ -503,12 +499,12 @@ mod tests {
             (
                 "PLIVO_AUTH_ID",
                 "XX123",
-                "PLIVO_AUTH_ID \"XX123\" is not a Plivo Auth ID",
+                "PLIVO_AUTH_ID is not a Plivo Auth ID",
             ),
             (
                 "PLIVO_API_BASE_URL",
                 "not a url",
-                "PLIVO_API_BASE_URL \"not a url\" is not an absolute URL",
+                "PLIVO_API_BASE_URL \"…\" is not an absolute URL",
             ),
             (
                 "PLIVO_API_BASE_URL",
@@ -549,7 +545,7 @@ mod tests {
             (
                 "PUBLIC_BASE_URL",
                 "example.com",
-                "PUBLIC_BASE_URL \"example.com\" is not an absolute URL",
+                "PUBLIC_BASE_URL \"…\" is not an absolute URL",
             ),
             (
                 "LOG_FORMAT",
@@ -600,10 +596,22 @@ mod tests {
         );
     }
 
+    // --- hardening: the sandbox on loopback ---
+    #[test]
+    fn the_sandbox_listens_on_loopback_unless_host_is_set() {
+        let c = Config::from_lookup(true, lookup(&[])).unwrap();
+        assert_eq!(c.host.to_string(), "127.0.0.1");
+        let c = Config::from_lookup(true, lookup(&[("HOST", "0.0.0.0")])).unwrap();
+        assert_eq!(c.host.to_string(), "0.0.0.0");
+        let c = Config::from_lookup(false, lookup(GOOD)).unwrap();
+        assert_eq!(c.host.to_string(), "0.0.0.0");
+    }
+
     #[test]
     fn database_passwords_are_hidden_in_errors() {
-        assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://u:***@h/db");
-        assert_eq!(redact_url("postgres://u:pw@h:badport/db"), "postgres:…");
+        for url in ["postgres://u:pw@h/db", "postgres://u:pw@h:badport/db"] {
+            assert!(!url_checks::shown_url(url).contains("pw"), "{url}");
+        }
         let c = Config::from_lookup(
             false,
             lookup(&with(&[("DATABASE_URL", "postgres://u:hunter2@h/db")])),

@@ -66,6 +66,9 @@ pub struct OpsConfig {
     /// `CONNECTION_IDLE_TIMEOUT_SECONDS`: a connection with no bytes either way for this long is
     /// closed (silent or trickling clients cannot hold connections forever).
     pub connection_idle_timeout: Duration,
+    // --- slow clients ---
+    /// `HEADER_READ_TIMEOUT_SECONDS`: the most a request head may take from its first byte.
+    pub header_read_timeout: Duration,
     /// `CORS_ALLOWED_ORIGINS`: unset means no CORS headers at all.
     pub cors_allowed_origins: Option<CorsOrigins>,
     /// `MEDIA_PREFLIGHT`: check media URLs before sending.
@@ -86,6 +89,8 @@ impl Default for OpsConfig {
             max_concurrent_requests_per_client: 32,
             max_connections: 1024,
             connection_idle_timeout: Duration::from_secs(75),
+            // --- slow clients ---
+            header_read_timeout: Duration::from_secs(10),
             cors_allowed_origins: None,
             media_preflight: false,
             media_allow_private: false,
@@ -150,6 +155,13 @@ impl OpsConfig {
                 "CONNECTION_IDLE_TIMEOUT_SECONDS",
                 d.connection_idle_timeout.as_secs(),
                 1..=3600,
+            )?),
+            // --- slow clients ---
+            header_read_timeout: Duration::from_secs(ranged(
+                get,
+                "HEADER_READ_TIMEOUT_SECONDS",
+                d.header_read_timeout.as_secs(),
+                1..=600,
             )?),
             cors_allowed_origins: parse_cors(get("CORS_ALLOWED_ORIGINS").as_deref())?,
             media_preflight: parse_bool(get, "MEDIA_PREFLIGHT", false)?,

@@ -198,8 +198,17 @@ async fn post(
         .body(body)
         .send()
         .await;
+    // --- hardening: a name that resolves only to non-public addresses fails at once ---
+    let non_public = matches!(&result, Err(e) if resolves_only_to_non_public(e));
     let (response_status, error) = match result {
         Ok(response) if response.status().is_success() => (Some(response.status().as_u16()), None),
+        Err(_) if non_public => (
+            None,
+            Some(
+                "callbackUrl's host resolves only to non-public addresses; not sent, not retried"
+                    .to_owned(),
+            ),
+        ),
         Ok(response) => (
             Some(response.status().as_u16()),
             Some(format!("answered {}", response.status())),
@@ -218,6 +227,8 @@ async fn post(
     };
     let next = match error {
         None => None,
+        // The address will not become public: never retried.
+        Some(_) if non_public => None,
         Some(_) => {
             let jitter = rand::thread_rng().gen_range(0.0..=1.0);
             let next = now
@@ -231,6 +242,21 @@ async fn post(
     store
         .record_callback_attempt(&event.event_id, &attempt, next)
         .await
+}
+
+/// Whether the request failed because the resolver found only addresses the policy refuses.
+fn resolves_only_to_non_public(e: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if cause
+            .downcast_ref::<crate::media_preflight::resolver::NonPublicAddress>()
+            .is_some()
+        {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 #[cfg(test)]

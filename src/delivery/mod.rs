@@ -15,7 +15,7 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::sync::Notify;
 
-use crate::plivo::{PlivoError, RetryingSender};
+use crate::plivo::RetryingSender;
 use crate::store::{MessageStatus, MessageStore, NewMessage, StatusUpdate, StoreError};
 
 /// The store and the Plivo client, shared by the send service and the delivery workers.
@@ -71,26 +71,5 @@ pub fn update(status: MessageStatus) -> StatusUpdate {
         error_code: None,
         error_message: None,
         at: Utc::now(),
-    }
-}
-
-/// Plivo's own words when it refused; otherwise what went wrong.
-pub(crate) fn failure_text(e: &PlivoError) -> String {
-    match e {
-        PlivoError::Rejected { message, .. } | PlivoError::AuthFailed { message, .. } => {
-            message.clone()
-        }
-        other => other.to_string(),
-    }
-}
-
-/// The error code recorded on a message Plivo did not take.
-pub(crate) fn failure_code(e: &PlivoError) -> &'static str {
-    match e {
-        PlivoError::Rejected { .. } => "provider_rejected",
-        PlivoError::AuthFailed { .. } => "provider_auth_failed",
-        PlivoError::Unavailable { .. } => "provider_unavailable",
-        PlivoError::Unexpected(_) => "provider_error",
-        PlivoError::Timeout => "provider_timeout",
     }
 }

@@ -17,9 +17,9 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use super::bulk::{assign, join_destinations, Assignment, RECIPIENTS_PER_CALL};
-use super::{failure_code, failure_text, update, Delivery};
-use crate::plivo::retry::{backoff, is_transient};
-use crate::plivo::{AttemptError, MessageContent, PlivoError};
+use super::{update, Delivery};
+use crate::plivo::retry::backoff;
+use crate::plivo::{AttemptError, AttemptOutcome, MessageContent, PlivoError};
 use crate::store::{ClaimedMessage, MessageStatus, StoreError};
 
 /// How a worker runs.
@@ -212,8 +212,10 @@ async fn try_deliver(
                 store.release_lease(owner, &m.record.id).await?;
             }
         }
-        Err(err) if is_transient(err.failure()) || matches!(err, AttemptError::Decode { .. }) => {
-            let unknown = matches!(err, AttemptError::Timeout | AttemptError::Decode { .. });
+        // An unknown outcome is retried with the flag set (a reconciler asking Plivo first
+        // belongs here).
+        Err(err) if err.outcome() != AttemptOutcome::Permanent => {
+            let unknown = err.outcome() == AttemptOutcome::Unknown;
             let policy = delivery.plivo().policy();
             for m in &live {
                 let jitter = rand::thread_rng().gen_range(0.0..=1.0);
@@ -230,8 +232,8 @@ async fn try_deliver(
             let e = PlivoError::from_last_attempt(err, Duration::ZERO);
             for m in &live {
                 let mut failed = update(MessageStatus::Failed);
-                failed.error_code = Some(failure_code(&e).to_owned());
-                failed.error_message = Some(failure_text(&e));
+                failed.error_code = Some(e.code().to_owned());
+                failed.error_message = Some(e.record_text());
                 store.finish_delivery(&m.record.id, &failed).await?;
             }
         }

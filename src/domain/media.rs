@@ -23,7 +23,7 @@ pub enum MediaUrlError {
     /// No host, or credentials in the URL.
     #[error("{0:?} must name a host and carry no user name or password")]
     Host(String),
-    /// Longer than `MAX_URL_LEN` (2,048 bytes).
+    /// Longer than `MAX_URL_LEN` (2,048 characters) as normalized and sent to Plivo.
     #[error("a media URL is longer than {MAX_URL_LEN} characters")]
     TooLong,
 }
@@ -35,7 +35,9 @@ pub struct MediaUrl(Url);
 impl MediaUrl {
     /// Parses and checks a media URL.
     pub fn parse(input: &str) -> Result<Self, MediaUrlError> {
-        if input.len() > MAX_URL_LEN {
+        // A first, loose bound keeps parsing cheap; the limit itself applies to the URL as
+        // normalized and sent to Plivo (`é` becomes `%C3%A9`, dot segments go).
+        if input.len() > 4 * MAX_URL_LEN {
             return Err(MediaUrlError::TooLong);
         }
         let shown = || input.chars().take(80).collect::<String>();
@@ -48,6 +50,9 @@ impl MediaUrl {
             || url.password().is_some()
         {
             return Err(MediaUrlError::Host(shown()));
+        }
+        if url.as_str().len() > MAX_URL_LEN {
+            return Err(MediaUrlError::TooLong);
         }
         Ok(Self(url))
     }
@@ -155,6 +160,28 @@ mod tests {
     use proptest::prelude::*;
 
     type Check = fn(&MediaUrlError) -> bool;
+
+    // --- hardening: the limit counts what is sent ---
+    #[test]
+    fn the_length_limit_counts_the_url_as_sent() {
+        // 2,040 bytes as given, 6,080 characters once percent-encoded.
+        let wide = format!("https://example.com/{}", "é".repeat(1010));
+        assert!(wide.len() <= MAX_URL_LEN);
+        assert_eq!(MediaUrl::parse(&wide), Err(MediaUrlError::TooLong));
+        // Over 2,048 bytes as given, 21 characters once the dot segments are gone.
+        let dotted = format!("https://example.com/{}x", "./".repeat(1100));
+        assert!(dotted.len() > MAX_URL_LEN);
+        assert_eq!(
+            MediaUrl::parse(&dotted).map(|u| u.as_str().to_owned()),
+            Ok("https://example.com/x".to_owned())
+        );
+        let exact = format!("https://example.com/{}", "a".repeat(MAX_URL_LEN - 20));
+        assert!(MediaUrl::parse(&exact).is_ok());
+        assert_eq!(
+            MediaUrl::parse(&format!("{exact}b")),
+            Err(MediaUrlError::TooLong)
+        );
+    }
 
     #[test]
     fn media_urls() {

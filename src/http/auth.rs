@@ -5,6 +5,7 @@
 //! so neither a key's content nor its length shows in timing). Keys are never logged.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue};
@@ -14,7 +15,6 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
-use super::ops_layers::OpsState;
 use crate::config::ops::ApiKeys;
 
 /// Who is calling: an API key (by its position in `API_KEYS`, never the key itself) or, without
@@ -36,14 +36,6 @@ impl Caller {
             .copied()
             .unwrap_or_else(|| Caller::Address(peer_ip(request)))
     }
-}
-
-/// Whether `path` is open without a key: the probes, Plivo's callbacks (which are signed) and
-/// the console's page and assets (they hold no data; the page asks for a key and sends it).
-pub fn is_open_path(path: &str) -> bool {
-    matches!(path, "/health" | "/ready")
-        || path.starts_with("/webhooks/")
-        || super::routes::console::is_console_path(path)
 }
 
 /// Checks presented keys against `API_KEYS`.
@@ -129,16 +121,24 @@ pub fn peer_ip(request: &Request) -> IpAddr {
 }
 
 /// Works out the [`Caller`] of every request and puts it in the request's extensions.
-pub async fn identify(State(ops): State<OpsState>, mut request: Request, next: Next) -> Response {
-    let caller = ops.auth().caller(request.headers(), peer_ip(&request));
+pub async fn identify(
+    State(auth): State<Arc<Authenticator>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let caller = auth.caller(request.headers(), peer_ip(&request));
     request.extensions_mut().insert(caller);
     next.run(request).await
 }
 
 /// Answers `401 unauthorized` when keys are set, the path is protected and no valid key came.
-pub async fn require_key(State(ops): State<OpsState>, request: Request, next: Next) -> Response {
+pub async fn require_key(
+    State(auth): State<Arc<Authenticator>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let has_key = matches!(request.extensions().get::<Caller>(), Some(Caller::Key(_)));
-    if !ops.auth().enabled() || has_key || is_open_path(request.uri().path()) {
+    if !auth.enabled() || has_key || super::paths::is_open(request.uri().path()) {
         return next.run(request).await;
     }
     let mut response = ApiError::unauthorized().into_response();
@@ -219,16 +219,5 @@ mod tests {
     fn the_banner_names_no_key() {
         assert_eq!(curl_auth_args(false), "");
         assert!(curl_auth_args(true).contains("Bearer $MMS_GATEWAY_API_KEY"));
-    }
-
-    #[test]
-    fn open_paths() {
-        assert!(is_open_path("/health"));
-        assert!(is_open_path("/ready"));
-        assert!(is_open_path("/webhooks/plivo/status"));
-        assert!(!is_open_path("/send-mms"));
-        assert!(!is_open_path("/metrics"));
-        assert!(!is_open_path("/healthz"));
-        assert!(is_open_path("/console") && is_open_path("/console/console.js"));
     }
 }

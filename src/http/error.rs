@@ -10,6 +10,7 @@ use serde_json::Value;
 use crate::domain::FieldError;
 use crate::plivo::retry::retry_after_secs;
 use crate::plivo::PlivoError;
+use crate::store::StoreError;
 
 /// An error answer: status, code, message, and the optional parts.
 #[derive(Debug, Clone, PartialEq)]
@@ -122,6 +123,7 @@ impl From<FieldError> for ApiError {
 
 impl From<PlivoError> for ApiError {
     fn from(e: PlivoError) -> Self {
+        let code = e.code();
         match e {
             PlivoError::Rejected {
                 status,
@@ -129,7 +131,7 @@ impl From<PlivoError> for ApiError {
                 api_id,
             } => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "provider_rejected",
+                code,
                 "Plivo rejected the message; see details for its reason.",
             )
             .with_details(serde_json::json!({
@@ -137,27 +139,63 @@ impl From<PlivoError> for ApiError {
             })),
             PlivoError::AuthFailed { status, .. } => Self::new(
                 StatusCode::BAD_GATEWAY,
-                "provider_auth_failed",
+                code,
                 "Plivo refused this service's credentials or permissions; the operator must check \
                  PLIVO_AUTH_ID, PLIVO_AUTH_TOKEN and the account's settings.",
             )
             .with_details(serde_json::json!({ "providerStatus": status })),
             PlivoError::Unexpected(_) => Self::new(
                 StatusCode::BAD_GATEWAY,
-                "provider_error",
-                "Plivo gave an unexpected answer; the message may not have been sent.",
+                code,
+                "Plivo gave an unexpected answer; the message was not sent.",
+            ),
+            PlivoError::Unreadable(_) => Self::new(
+                StatusCode::BAD_GATEWAY,
+                code,
+                "Plivo's answer could not be read; the message may or may not have been sent.",
             ),
             PlivoError::Unavailable { retry_after, .. } => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "provider_unavailable",
+                code,
                 "Plivo is unavailable right now; nothing was sent. Try again after Retry-After seconds.",
             )
             .with_retry_after(retry_after_secs(retry_after)),
             PlivoError::Timeout => Self::new(
                 StatusCode::GATEWAY_TIMEOUT,
-                "provider_timeout",
+                code,
                 "Plivo did not answer in time; the message may or may not have been sent.",
             ),
+        }
+    }
+}
+
+/// The one answer to a store failure, wherever it happens (the cause is logged, never returned):
+/// `400` for a cursor the store did not produce, `503 store_unavailable` with `Retry-After` when
+/// the database failed or is shutting down (a retry may succeed), `500 internal_error` for what
+/// can only be a bug.
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::InvalidCursor => {
+                Self::bad_request("invalid_field", "cursor is not one this service gave out.")
+                    .with_field("cursor")
+            }
+            StoreError::Database(_)
+            | StoreError::Sqlite(_)
+            | StoreError::GroupCommit(_)
+            | StoreError::WriterStopped => {
+                tracing::error!(error = %e, "message store failed");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    "The message store is not answering right now; try again shortly.",
+                )
+                .with_retry_after(1)
+            }
+            other => {
+                tracing::error!(error = %other, "message store failed");
+                Self::internal()
+            }
         }
     }
 }

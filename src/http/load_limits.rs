@@ -15,7 +15,6 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::auth::Caller;
 use super::error::ApiError;
-use super::ops_layers::OpsState;
 
 /// The limits on requests in flight.
 #[derive(Debug)]
@@ -77,15 +76,15 @@ impl ConcurrencyLimits {
 
 /// Sheds requests over the limits. `/health` and `/ready` are never shed, so probes keep working.
 pub async fn limit_concurrency(
-    State(ops): State<OpsState>,
+    State(limits): State<Arc<ConcurrencyLimits>>,
     request: Request,
     next: Next,
 ) -> Response {
-    if matches!(request.uri().path(), "/health" | "/ready") {
+    if super::paths::is_probe(request.uri().path()) {
         return next.run(request).await;
     }
     let caller = Caller::of(&request);
-    match ops.concurrency().acquire(caller) {
+    match limits.acquire(caller) {
         Ok(slot) => {
             let response = next.run(request).await;
             drop(slot);
@@ -99,8 +98,7 @@ pub async fn limit_concurrency(
 }
 
 /// Stops a request that runs past `REQUEST_TIMEOUT_MS` and answers `504 request_timeout`.
-pub async fn limit_time(State(ops): State<OpsState>, request: Request, next: Next) -> Response {
-    let limit: Duration = ops.request_timeout();
+pub async fn limit_time(State(limit): State<Duration>, request: Request, next: Next) -> Response {
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
         Err(_) => {

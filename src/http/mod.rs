@@ -3,6 +3,8 @@
 pub mod auth;
 pub mod cors;
 pub mod error;
+// --- hardening: head limits ---
+pub mod head_limits;
 pub mod idempotency;
 pub mod listener;
 pub mod load_limits;
@@ -10,6 +12,9 @@ pub mod metrics_route;
 pub mod middleware;
 pub mod openapi;
 pub mod ops_layers;
+pub mod paths;
+// --- webhook hardening ---
+pub mod plivo_webhook;
 pub mod rate_limit;
 pub mod routes;
 pub mod security_headers;
@@ -83,7 +88,9 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(Extension(openapi::OpenApiJson::new(&spec)));
+        .layer(Extension(openapi::OpenApiJson::new(&spec)))
+        // --- hardening: head limits ---
+        .layer(axum::middleware::from_fn(head_limits::check_head));
     ops_layers::apply(routes, &state)
         .layer(axum::middleware::from_fn(middleware::trace_requests))
         .layer(CatchPanicLayer::custom(middleware::panic_response))

@@ -27,22 +27,17 @@ pub struct ErrorResponse {
     pub details: Option<serde_json::Value>,
 }
 
-/// The body of `POST /send-mms`, as JSON or as a form (lists repeat their key in a form).
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct SendMmsRequest {
-    /// E.164, a US or Canadian number.
-    #[schema(example = "+14155551234")]
-    pub recipient_number: String,
-    /// At most 1600 characters.
-    pub message_text: Option<String>,
-    /// One http/https media URL.
-    pub media_url: Option<String>,
-    /// Up to 10 http/https media URLs (with `mediaUrl` and `mediaIds`, 1–10 items in all).
-    pub media_urls: Option<Vec<String>>,
-    /// Ids of media uploaded to Plivo.
-    pub media_ids: Option<Vec<String>>,
+/// The body of `POST /send-mms`; its schema is generated from the fields the parser reads
+/// (`send_request::Field`), so the two cannot drift.
+pub struct SendMmsRequest;
+
+impl utoipa::PartialSchema for SendMmsRequest {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        super::send_request::request_schema()
+    }
 }
+
+impl ToSchema for SendMmsRequest {}
 
 struct BearerAuth;
 

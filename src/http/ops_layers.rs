@@ -22,9 +22,9 @@ pub struct OpsState {
 
 #[derive(Debug)]
 struct Inner {
-    auth: Authenticator,
-    rate_limiter: Option<CallerRateLimiter>,
-    concurrency: ConcurrencyLimits,
+    auth: Arc<Authenticator>,
+    rate_limiter: Option<Arc<CallerRateLimiter>>,
+    concurrency: Arc<ConcurrencyLimits>,
     request_timeout: Duration,
     config: OpsConfig,
     media_preflight: MediaPreflight,
@@ -35,14 +35,14 @@ impl OpsState {
     pub fn new(config: &OpsConfig) -> Result<Self, reqwest::Error> {
         Ok(Self {
             inner: Arc::new(Inner {
-                auth: Authenticator::new(&config.api_keys),
+                auth: Arc::new(Authenticator::new(&config.api_keys)),
                 rate_limiter: config
                     .rate_limit_per_minute
-                    .map(CallerRateLimiter::per_minute),
-                concurrency: ConcurrencyLimits::new(
+                    .map(|n| Arc::new(CallerRateLimiter::per_minute(n))),
+                concurrency: Arc::new(ConcurrencyLimits::new(
                     config.max_concurrent_requests,
                     config.max_concurrent_requests_per_client,
-                ),
+                )),
                 request_timeout: config.request_timeout,
                 config: config.clone(),
                 media_preflight: MediaPreflight::from_config(config)?,
@@ -57,7 +57,7 @@ impl OpsState {
 
     /// The rate limiter, when `RATE_LIMIT_PER_MINUTE` is set.
     pub fn rate_limiter(&self) -> Option<&CallerRateLimiter> {
-        self.inner.rate_limiter.as_ref()
+        self.inner.rate_limiter.as_deref()
     }
 
     /// The limits on requests in flight.
@@ -80,16 +80,24 @@ impl OpsState {
 /// security headers, CORS, metrics, caller identification, rate limit, API key, concurrency,
 /// time limit.
 pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
-    let ops = state.ops.clone();
+    let ops = &state.ops;
+    let inner = &ops.inner;
     let router = router
-        .layer(from_fn_with_state(ops.clone(), load_limits::limit_time))
         .layer(from_fn_with_state(
-            ops.clone(),
+            inner.request_timeout,
+            load_limits::limit_time,
+        ))
+        .layer(from_fn_with_state(
+            inner.concurrency.clone(),
             load_limits::limit_concurrency,
         ))
-        .layer(from_fn_with_state(ops.clone(), auth::require_key))
-        .layer(from_fn_with_state(ops.clone(), rate_limit::limit_rate))
-        .layer(from_fn_with_state(ops.clone(), auth::identify))
+        .layer(from_fn_with_state(inner.auth.clone(), auth::require_key));
+    let router = match &inner.rate_limiter {
+        Some(limiter) => router.layer(from_fn_with_state(limiter.clone(), rate_limit::limit_rate)),
+        None => router,
+    };
+    let router = router
+        .layer(from_fn_with_state(inner.auth.clone(), auth::identify))
         .layer(from_fn_with_state(
             state.metrics.clone(),
             metrics_route::track,

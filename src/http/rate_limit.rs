@@ -3,10 +3,11 @@
 //! `Retry-After`. Every answer it lets through or refuses carries `RateLimit-Limit`,
 //! `RateLimit-Remaining` and `RateLimit-Reset` (seconds until the whole limit is available again).
 //!
-//! The probes and Plivo's callbacks (see [`is_open_path`]) are never limited.
+//! The probes and Plivo's callbacks (see [`is_open`]) are never limited.
 
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Request, State};
@@ -18,9 +19,9 @@ use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::Quota;
 
-use super::auth::{is_open_path, Caller};
+use super::auth::Caller;
 use super::error::ApiError;
-use super::ops_layers::OpsState;
+use super::paths::is_open;
 
 type Limiter = governor::RateLimiter<
     Caller,
@@ -126,11 +127,12 @@ impl CallerRateLimiter {
 }
 
 /// Applies the limit (when one is set) and adds the `RateLimit-*` headers.
-pub async fn limit_rate(State(ops): State<OpsState>, request: Request, next: Next) -> Response {
-    let Some(limiter) = ops.rate_limiter() else {
-        return next.run(request).await;
-    };
-    if is_open_path(request.uri().path()) {
+pub async fn limit_rate(
+    State(limiter): State<Arc<CallerRateLimiter>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if is_open(request.uri().path()) {
         return next.run(request).await;
     }
     let caller = Caller::of(&request);

@@ -64,14 +64,104 @@ pub fn body_to_object(format: BodyFormat, body: &[u8]) -> Result<Map<String, Val
     }
 }
 
-/// Fields that hold lists; in a form they repeat (`mediaUrls=a&mediaUrls=b`, or `mediaUrls[]=a`).
-const LIST_FIELDS: &[&str] = &["mediaUrls", "mediaIds", "recipientNumbers"];
+/// The fields of a send request: the one list the parser reads (every lookup names a `Field`)
+/// and the OpenAPI schema `SendMmsRequest` is generated from ([`request_schema`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    /// `recipientNumber`.
+    RecipientNumber,
+    /// `recipientNumbers`.
+    RecipientNumbers,
+    /// `messageText`.
+    MessageText,
+    /// `mediaUrl`.
+    MediaUrl,
+    /// `mediaUrls`.
+    MediaUrls,
+    /// `mediaIds`.
+    MediaIds,
+    /// `callbackUrl`.
+    CallbackUrl,
+}
+
+impl Field {
+    /// Every field, in the order the schema lists them.
+    pub const ALL: [Field; 7] = [
+        Field::RecipientNumber,
+        Field::RecipientNumbers,
+        Field::MessageText,
+        Field::MediaUrl,
+        Field::MediaUrls,
+        Field::MediaIds,
+        Field::CallbackUrl,
+    ];
+
+    /// The name in JSON and in a form.
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::RecipientNumber => "recipientNumber",
+            Field::RecipientNumbers => "recipientNumbers",
+            Field::MessageText => "messageText",
+            Field::MediaUrl => "mediaUrl",
+            Field::MediaUrls => "mediaUrls",
+            Field::MediaIds => "mediaIds",
+            Field::CallbackUrl => "callbackUrl",
+        }
+    }
+
+    /// Whether it holds a list of strings (in a form the key repeats: `mediaUrls=a&mediaUrls=b`,
+    /// or `mediaUrls[]=a`); otherwise one string.
+    pub fn is_list(self) -> bool {
+        matches!(
+            self,
+            Field::RecipientNumbers | Field::MediaUrls | Field::MediaIds
+        )
+    }
+
+    fn description(self) -> &'static str {
+        match self {
+            Field::RecipientNumber => "E.164, a US or Canadian number (e.g. +14155551234). Required unless recipientNumbers is given",
+            Field::RecipientNumbers => "1 to 1000 distinct E.164 US or Canadian numbers, instead of recipientNumber: the same content to each, always asynchronous (202 with batchId)",
+            Field::MessageText => "At most 1600 characters",
+            Field::MediaUrl => "One http/https media URL",
+            Field::MediaUrls => "http/https media URLs (mediaUrl, mediaUrls and mediaIds: 1 to 10 items in all)",
+            Field::MediaIds => "Ids of media uploaded to Plivo",
+            Field::CallbackUrl => "http/https URL that receives every status change of the message(s) as signed JSON (needs WEBHOOK_SIGNING_SECRET)",
+        }
+    }
+
+    fn by_name(name: &str) -> Option<Field> {
+        Field::ALL.into_iter().find(|f| f.name() == name)
+    }
+}
+
+/// The OpenAPI schema of the body, generated from [`Field`].
+pub fn request_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    let mut object = ObjectBuilder::new().schema_type(Type::Object).description(Some(
+        "The body of POST /send-mms, as JSON or as a form (list fields repeat their key in a form).",
+    ));
+    for field in Field::ALL {
+        let string = ObjectBuilder::new().schema_type(Type::String);
+        object = if field.is_list() {
+            object.property(
+                field.name(),
+                ArrayBuilder::new()
+                    .items(string)
+                    .description(Some(field.description())),
+            )
+        } else {
+            object.property(field.name(), string.description(Some(field.description())))
+        };
+    }
+    object.into()
+}
 
 fn form_to_object(body: &[u8]) -> Map<String, Value> {
     let mut map = Map::new();
     for (key, value) in form_urlencoded::parse(body) {
         let key = key.strip_suffix("[]").unwrap_or(&key).to_owned();
-        if LIST_FIELDS.contains(&key.as_str()) {
+        if Field::by_name(&key).is_some_and(Field::is_list) {
             let entry = map.entry(key).or_insert_with(|| Value::Array(Vec::new()));
             if let Value::Array(items) = entry {
                 items.push(Value::String(value.into_owned()));
@@ -85,11 +175,8 @@ fn form_to_object(body: &[u8]) -> Map<String, Value> {
 }
 
 /// An optional string field: absent or `null` is `None`, anything but a string is a 400.
-pub fn string_field(
-    map: &Map<String, Value>,
-    field: &'static str,
-) -> Result<Option<String>, ApiError> {
-    match map.get(field) {
+pub fn string_field(map: &Map<String, Value>, field: Field) -> Result<Option<String>, ApiError> {
+    match map.get(field.name()) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(_) => Err(wrong_type(field, "a string")),
@@ -97,8 +184,8 @@ pub fn string_field(
 }
 
 /// An optional list of strings: absent or `null` is empty.
-pub fn string_list(map: &Map<String, Value>, field: &'static str) -> Result<Vec<String>, ApiError> {
-    match map.get(field) {
+pub fn string_list(map: &Map<String, Value>, field: Field) -> Result<Vec<String>, ApiError> {
+    match map.get(field.name()) {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Array(items)) => items
             .iter()
@@ -111,20 +198,21 @@ pub fn string_list(map: &Map<String, Value>, field: &'static str) -> Result<Vec<
     }
 }
 
-fn wrong_type(field: &'static str, expected: &str) -> ApiError {
-    ApiError::bad_request("invalid_field", format!("{field} must be {expected}.")).with_field(field)
+fn wrong_type(field: Field, expected: &str) -> ApiError {
+    let name = field.name();
+    ApiError::bad_request("invalid_field", format!("{name} must be {expected}.")).with_field(name)
 }
 
 /// The raw inputs of a single send, read from the object.
 pub fn raw_mms(map: &Map<String, Value>) -> Result<RawMms, ApiError> {
-    let to = string_field(map, "recipientNumber")?;
-    let text = string_field(map, "messageText")?;
-    let single = string_field(map, "mediaUrl")?;
-    let mut media_urls = string_list(map, "mediaUrls")?;
+    let to = string_field(map, Field::RecipientNumber)?;
+    let text = string_field(map, Field::MessageText)?;
+    let single = string_field(map, Field::MediaUrl)?;
+    let mut media_urls = string_list(map, Field::MediaUrls)?;
     if let Some(url) = single {
         media_urls.insert(0, url);
     }
-    let media_ids = string_list(map, "mediaIds")?;
+    let media_ids = string_list(map, Field::MediaIds)?;
     Ok(RawMms {
         to,
         text,
@@ -142,41 +230,47 @@ pub fn parse_send(format: BodyFormat, body: &[u8]) -> Result<OutboundMms, ApiErr
 /// Parses a send request of either kind, with its `callbackUrl`.
 pub fn parse_send_request(format: BodyFormat, body: &[u8]) -> Result<SendRequest, ApiError> {
     let map = body_to_object(format, body)?;
-    let callback_url = string_field(&map, "callbackUrl")?
+    let callback_url = string_field(&map, Field::CallbackUrl)?
         .map(|url| {
             MediaUrl::parse(&url)
                 .map(|u| u.as_str().to_owned())
-                .map_err(|e| invalid("callbackUrl", format!("callbackUrl: {e}")))
+                .map_err(|e| invalid(Field::CallbackUrl.name(), format!("callbackUrl: {e}")))
         })
         .transpose()?;
-    if matches!(map.get("recipientNumbers"), None | Some(Value::Null)) {
+    if matches!(
+        map.get(Field::RecipientNumbers.name()),
+        None | Some(Value::Null)
+    ) {
         let mms = OutboundMms::parse(raw_mms(&map)?)?;
         return Ok(SendRequest::Single { mms, callback_url });
     }
-    if !matches!(map.get("recipientNumber"), None | Some(Value::Null)) {
+    if !matches!(
+        map.get(Field::RecipientNumber.name()),
+        None | Some(Value::Null)
+    ) {
         return Err(invalid(
-            "recipientNumbers",
+            Field::RecipientNumbers.name(),
             "Give recipientNumber or recipientNumbers, not both.",
         ));
     }
-    let numbers = string_list(&map, "recipientNumbers")?;
+    let numbers = string_list(&map, Field::RecipientNumbers)?;
     if !(1..=MAX_RECIPIENTS).contains(&numbers.len()) {
         return Err(invalid(
-            "recipientNumbers",
+            Field::RecipientNumbers.name(),
             format!("recipientNumbers must hold 1 to {MAX_RECIPIENTS} numbers."),
         ));
     }
     let mut seen = std::collections::HashSet::with_capacity(numbers.len());
     if let Some(dup) = numbers.iter().find(|n| !seen.insert(n.as_str())) {
         return Err(invalid(
-            "recipientNumbers",
+            Field::RecipientNumbers.name(),
             format!("recipientNumbers must be distinct; {dup:?} appears twice."),
         ));
     }
     let mut valid = Vec::with_capacity(numbers.len());
     let mut bad = Vec::new();
     for number in &numbers {
-        match parse_recipient(number, "recipientNumbers") {
+        match parse_recipient(number, Field::RecipientNumbers.name()) {
             Ok(n) => valid.push(n),
             Err(_) => bad.push(number.chars().take(32).collect::<String>()),
         }
@@ -186,7 +280,7 @@ pub fn parse_send_request(format: BodyFormat, body: &[u8]) -> Result<SendRequest
             "invalid_phone_number",
             format!("{} of the recipientNumbers are not valid US or Canadian E.164 numbers; see details.", bad.len()),
         )
-        .with_field("recipientNumbers")
+        .with_field(Field::RecipientNumbers.name())
         .with_details(serde_json::json!({ "invalidNumbers": bad })));
     }
     let mut raw = raw_mms(&map)?;
@@ -331,6 +425,39 @@ mod tests {
         let body = serde_json::json!({"recipientNumbers": many, "mediaUrl": "https://e.com/a.gif"})
             .to_string();
         assert_eq!(err(&body).code(), "invalid_field");
+    }
+
+    /// Every field of the generated schema is one the parser reads (a wrong type there is an
+    /// `invalid_field` naming it), and the schema has every field the parser reads (`Field::ALL`).
+    #[test]
+    fn the_schema_lists_exactly_the_fields_the_parser_reads() {
+        let schema = serde_json::to_value(request_schema()).unwrap();
+        let properties = schema["properties"].as_object().unwrap();
+        let names: Vec<&str> = properties.keys().map(String::as_str).collect();
+        let mut expected: Vec<&str> = Field::ALL.iter().map(|f| f.name()).collect();
+        expected.sort_unstable();
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, expected);
+        for name in names {
+            let field = Field::by_name(name).unwrap();
+            let kind = if field.is_list() { "array" } else { "string" };
+            assert_eq!(properties[name]["type"], kind, "{name}");
+            let mut body = serde_json::json!({
+                "recipientNumber": "+14155551234",
+                "mediaUrl": "https://e.com/a.gif",
+            });
+            if field == Field::RecipientNumbers {
+                body.as_object_mut().unwrap().remove("recipientNumber");
+            }
+            body[name] = serde_json::json!(1);
+            let e = parse_send_request(BodyFormat::Json, body.to_string().as_bytes()).unwrap_err();
+            let v: Value = serde_json::from_slice(&e.body_json()).unwrap();
+            assert_eq!(
+                (e.code(), v["field"].as_str()),
+                ("invalid_field", Some(name))
+            );
+        }
     }
 
     #[test]

@@ -49,6 +49,9 @@ impl PlivoClient {
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(128)
             .tcp_nodelay(true)
+            // A redirect would carry the message (and, to another host, nothing else that is
+            // ours) away from PLIVO_API_BASE_URL: a 3xx is an unexpected answer.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("mms-gateway/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Self {
@@ -97,9 +100,14 @@ impl PlivoApi for PlivoClient {
                     detail: format!("the answer is larger than {MAX_ANSWER_BYTES} bytes"),
                 });
             }
-            return serde_json::from_slice(&bytes).map_err(|e| AttemptError::Decode {
+            let answer: SendMessageResponse =
+                serde_json::from_slice(&bytes).map_err(|e| AttemptError::Decode {
+                    status,
+                    detail: e.to_string(),
+                })?;
+            return check_uuids(answer, body).map_err(|detail| AttemptError::Decode {
                 status,
-                detail: e.to_string(),
+                detail: detail.to_owned(),
             });
         }
         let (api_id, message) = ErrorBody::parse(&bytes);
@@ -115,6 +123,23 @@ impl PlivoApi for PlivoClient {
             retry_after,
         })
     }
+}
+
+/// A success names a message UUID for every destination: one non-blank UUID per `dst` entry that
+/// Plivo did not list as `invalid_number`. Anything else cannot be matched with callbacks.
+fn check_uuids(
+    answer: SendMessageResponse,
+    body: &SendMessageBody,
+) -> Result<SendMessageResponse, &'static str> {
+    let destinations = body.dst.split('<').count();
+    let invalid = answer.invalid_number.as_ref().map_or(0, Vec::len);
+    if answer.message_uuid.iter().any(|u| u.trim().is_empty()) {
+        return Err("the answer has an empty message UUID");
+    }
+    if answer.message_uuid.is_empty() || answer.message_uuid.len() + invalid != destinations {
+        return Err("the answer does not have one message UUID for every destination");
+    }
+    Ok(answer)
 }
 
 /// The most of one answer this service reads. Plivo's answers are a few hundred bytes; reading a

@@ -2,13 +2,16 @@
 
 use std::time::Duration;
 
+use super::outcome::{AttemptOutcome, StatusClass};
 use super::retry::Failure;
+// Plivo's text may quote a phone number; it is masked wherever an error is displayed (logs).
+use crate::domain::mask_numbers;
 
 /// One attempt's failure, before the retry policy looks at it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AttemptError {
     /// Plivo answered with a non-2xx status.
-    #[error("Plivo answered {status}: {message}")]
+    #[error("Plivo answered {status}: {}", mask_numbers(.message))]
     Status {
         /// The HTTP status.
         status: u16,
@@ -23,7 +26,7 @@ pub enum AttemptError {
     #[error("Plivo did not answer in time")]
     Timeout,
     /// The connection failed or broke before an answer.
-    #[error("could not reach Plivo: {0}")]
+    #[error("could not reach Plivo: {}", mask_numbers(.0))]
     Network(String),
     /// No slot within Plivo's limits came free in time; nothing was sent.
     #[error("Plivo's request limits left no slot free in time")]
@@ -32,7 +35,7 @@ pub enum AttemptError {
         retry_after: Duration,
     },
     /// Plivo answered 2xx with a body that is not its success JSON.
-    #[error("Plivo answered {status} with a body that could not be read: {detail}")]
+    #[error("Plivo answered {status} with a body that could not be read: {}", mask_numbers(.detail))]
     Decode {
         /// The HTTP status.
         status: u16,
@@ -52,9 +55,13 @@ impl AttemptError {
             } => Failure::Status(*status, *retry_after),
             Self::Timeout => Failure::Timeout,
             Self::Network(_) | Self::NoSlot { .. } => Failure::Network,
-            // A 2xx that can't be read was accepted by Plivo: never resend it.
-            Self::Decode { status, .. } => Failure::Status(*status, None),
+            Self::Decode { .. } => Failure::Unreadable,
         }
+    }
+
+    /// What this failed attempt tells about the message (see [`AttemptOutcome`]).
+    pub fn outcome(&self) -> AttemptOutcome {
+        AttemptOutcome::of::<()>(&Err(self.clone()))
     }
 }
 
@@ -62,7 +69,7 @@ impl AttemptError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlivoError {
     /// Plivo refused the message (400/404); not retried.
-    #[error("Plivo rejected the message: {message}")]
+    #[error("Plivo rejected the message: {}", mask_numbers(.message))]
     Rejected {
         /// The HTTP status.
         status: u16,
@@ -72,18 +79,21 @@ pub enum PlivoError {
         api_id: Option<String>,
     },
     /// Plivo refused our credentials or permissions (401/403).
-    #[error("Plivo refused the account's credentials or permissions ({status}): {message}")]
+    #[error("Plivo refused the account's credentials or permissions ({status}): {}", mask_numbers(.message))]
     AuthFailed {
         /// The HTTP status.
         status: u16,
         /// Plivo's explanation.
         message: String,
     },
-    /// Plivo answered something this service does not expect.
-    #[error("unexpected answer from Plivo: {0}")]
+    /// Plivo answered a status this service does not expect; nothing was taken.
+    #[error("unexpected answer from Plivo: {}", mask_numbers(.0))]
     Unexpected(String),
+    /// Plivo answered 2xx with a body that cannot be read: it may hold the message.
+    #[error("unexpected answer from Plivo: {}", mask_numbers(.0))]
+    Unreadable(String),
     /// Plivo kept failing (5xx/429) or could not be reached, after all retries.
-    #[error("Plivo is unavailable: {last}")]
+    #[error("Plivo is unavailable: {}", mask_numbers(.last))]
     Unavailable {
         /// What the last attempt saw.
         last: String,
@@ -101,33 +111,26 @@ impl PlivoError {
     pub fn from_last_attempt(err: AttemptError, next_delay: Duration) -> Self {
         match err {
             AttemptError::Status {
-                status: status @ (400 | 404),
-                message,
-                api_id,
-                ..
-            } => Self::Rejected {
                 status,
                 message,
                 api_id,
-            },
-            AttemptError::Status {
-                status: status @ (401 | 403),
-                message,
-                ..
-            } => Self::AuthFailed { status, message },
-            AttemptError::Status {
-                status,
-                message,
                 retry_after,
-                ..
-            } if status == 429 || (500..=599).contains(&status) => Self::Unavailable {
-                last: format!("Plivo answered {status}: {message}"),
-                retry_after: retry_after.unwrap_or(next_delay),
+            } => match StatusClass::of(status) {
+                StatusClass::Rejected => Self::Rejected {
+                    status,
+                    message,
+                    api_id,
+                },
+                StatusClass::AuthFailed => Self::AuthFailed { status, message },
+                StatusClass::RateLimited | StatusClass::ServerError => Self::Unavailable {
+                    last: format!("Plivo answered {status}: {message}"),
+                    retry_after: retry_after.unwrap_or(next_delay),
+                },
+                StatusClass::Unexpected => {
+                    Self::Unexpected(format!("Plivo answered {status}: {message}"))
+                }
             },
-            AttemptError::Status {
-                status, message, ..
-            } => Self::Unexpected(format!("Plivo answered {status}: {message}")),
-            AttemptError::Decode { .. } => Self::Unexpected(err.to_string()),
+            AttemptError::Decode { .. } => Self::Unreadable(err.to_string()),
             AttemptError::Timeout => Self::Timeout,
             AttemptError::NoSlot { retry_after } => Self::Unavailable {
                 last: err.to_string(),
@@ -140,16 +143,68 @@ impl PlivoError {
         }
     }
 
+    /// The error code of this failure, in the API's answer and on the message's record
+    /// (docs/api.md, "Error codes").
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Rejected { .. } => "provider_rejected",
+            Self::AuthFailed { .. } => "provider_auth_failed",
+            Self::Unavailable { .. } => "provider_unavailable",
+            Self::Unexpected(_) | Self::Unreadable(_) => "provider_error",
+            Self::Timeout => "provider_timeout",
+        }
+    }
+
+    /// The error message recorded on the message: Plivo's own words when it refused, otherwise
+    /// what went wrong.
+    pub fn record_text(&self) -> String {
+        match self {
+            Self::Rejected { message, .. } | Self::AuthFailed { message, .. } => message.clone(),
+            other => other.to_string(),
+        }
+    }
+
     /// Whether Plivo may have accepted the message even though this call failed: the last
-    /// attempt timed out, or Plivo answered something unexpected (e.g. an unreadable 2xx).
+    /// attempt timed out, or its 2xx could not be read.
     pub fn outcome_unknown(&self) -> bool {
-        matches!(self, Self::Timeout | Self::Unexpected(_))
+        matches!(self, Self::Timeout | Self::Unreadable(_))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // --- hardening: numbers masked in text ---
+    #[test]
+    fn plivo_text_is_shown_with_numbers_masked() {
+        let text = "'14155550001' is not a valid phone number.".to_owned();
+        let shown = [
+            AttemptError::Status {
+                status: 400,
+                message: text.clone(),
+                api_id: None,
+                retry_after: None,
+            }
+            .to_string(),
+            PlivoError::Rejected {
+                status: 400,
+                message: text.clone(),
+                api_id: None,
+            }
+            .to_string(),
+            PlivoError::Unexpected(format!("Plivo answered 418: {text}")).to_string(),
+            PlivoError::Unavailable {
+                last: text.clone(),
+                retry_after: Duration::from_secs(1),
+            }
+            .to_string(),
+        ];
+        for line in shown {
+            assert!(!line.contains("4155550"), "{line}");
+            assert!(line.contains("is not a valid phone number"), "{line}");
+        }
+    }
 
     fn status(status: u16, retry_after: Option<Duration>) -> AttemptError {
         AttemptError::Status {
@@ -202,16 +257,16 @@ mod tests {
             PlivoError::from_last_attempt(AttemptError::Network("refused".into()), next),
             PlivoError::Unavailable { .. }
         ));
-        assert!(matches!(
-            PlivoError::from_last_attempt(
-                AttemptError::Decode {
-                    status: 202,
-                    detail: "x".into()
-                },
-                next
-            ),
-            PlivoError::Unexpected(_)
-        ));
+        let unreadable = PlivoError::from_last_attempt(
+            AttemptError::Decode {
+                status: 202,
+                detail: "x".into(),
+            },
+            next,
+        );
+        assert!(matches!(unreadable, PlivoError::Unreadable(_)));
+        assert!(unreadable.outcome_unknown());
+        assert!(!PlivoError::from_last_attempt(status(409, None), next).outcome_unknown());
     }
 
     #[test]

@@ -6,6 +6,8 @@
 
 use std::time::{Duration, SystemTime};
 
+use super::outcome::StatusClass;
+
 /// The longest backoff delay.
 pub const MAX_DELAY: Duration = Duration::from_secs(20);
 /// A `Retry-After` longer than this ends the retries.
@@ -20,13 +22,16 @@ pub enum Failure {
     Timeout,
     /// The connection could not be made, or broke.
     Network,
+    /// A 2xx whose body cannot be read: Plivo may hold the message, so it is never resent blind.
+    Unreadable,
 }
 
-/// Whether a failure is worth another attempt.
+/// Whether a failure is worth another attempt (§3 of docs/api.md's retry policy).
 pub fn is_transient(failure: Failure) -> bool {
     match failure {
-        Failure::Status(status, _) => status == 429 || (500..=599).contains(&status),
+        Failure::Status(status, _) => StatusClass::of(status).is_transient(),
         Failure::Timeout | Failure::Network => true,
+        Failure::Unreadable => false,
     }
 }
 

@@ -8,6 +8,7 @@ use rand::Rng;
 use super::client::PlivoApi;
 use super::error::{AttemptError, PlivoError};
 use super::limiter::Limiter;
+use super::outcome::AttemptOutcome;
 use super::retry::{backoff, Decision, RetryPolicy};
 use super::types::{MessageContent, MessageDefaults, SendMessageBody, SendMessageResponse};
 
@@ -114,7 +115,7 @@ impl RetryingSender {
         };
         let result = self.api.send_message(body).await;
         if let Some(metrics) = &self.metrics {
-            metrics.record_plivo_attempt(&result);
+            metrics.record_plivo_attempt(super::outcome::metric_label(&result));
         }
         if let (
             Err(AttemptError::Status {
@@ -156,7 +157,7 @@ impl RetryingSender {
                 }
                 Err(err) => err,
             };
-            uncertain |= matches!(err, AttemptError::Timeout);
+            uncertain |= err.outcome() == AttemptOutcome::Unknown;
             let jitter = rand::thread_rng().gen_range(0.0..=1.0);
             match self.policy.decide(retries, err.failure(), jitter) {
                 Decision::Retry(delay) => {
@@ -175,9 +176,9 @@ impl RetryingSender {
                 Decision::GiveUp => {
                     let next = backoff(self.policy.base, retries, jitter);
                     tracing::warn!(plivo.attempts = retries + 1, error = %err, "Plivo send failed");
-                    if uncertain && err.failure() != AttemptError::Timeout.failure() {
-                        // An earlier attempt timed out after it was sent: Plivo may have it, so
-                        // the answer must not say "nothing was sent".
+                    if uncertain && err.outcome() != AttemptOutcome::Unknown {
+                        // An earlier attempt's outcome is unknown: Plivo may have it, so the
+                        // answer must not say "nothing was sent".
                         return Err(PlivoError::Timeout);
                     }
                     return Err(PlivoError::from_last_attempt(err, next));

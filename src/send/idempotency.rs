@@ -88,11 +88,7 @@ pub async fn begin(
     };
     let claim = store
         .claim_idempotency_key(&key.stored, &key.fingerprint, Utc::now())
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "idempotency key could not be claimed");
-            ApiError::internal()
-        })?;
+        .await?;
     match claim {
         IdempotencyClaim::Claimed => Ok(Begin::Proceed(Some(Claim {
             key: key.stored.clone(),

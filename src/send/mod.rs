@@ -310,9 +310,8 @@ fn refused(error: ApiError) -> Failure {
 
 /// The store failed before anything reached Plivo: a retry could succeed.
 fn store_failure(e: StoreError) -> Failure {
-    tracing::error!(error = %e, "message store failed during a send");
     Failure {
-        error: ApiError::internal(),
+        error: e.into(),
         retryable: true,
     }
 }

@@ -3,7 +3,7 @@
 
 use chrono::Utc;
 
-use crate::delivery::{failure_code, failure_text, update};
+use crate::delivery::update;
 use crate::domain::OutboundMms;
 use crate::plivo::{PlivoError, Sent};
 use crate::store::{MessageStatus, MessageStore, NewMessage, StoreError};
@@ -58,8 +58,8 @@ pub async fn record_outcome(
         }
         Err(e) => {
             let mut failed = update(MessageStatus::Failed);
-            failed.error_code = Some(failure_code(e).to_owned());
-            failed.error_message = Some(failure_text(e));
+            failed.error_code = Some(e.code().to_owned());
+            failed.error_message = Some(e.record_text());
             store.update_status(id, &failed).await?;
         }
     }

@@ -103,9 +103,16 @@ pub trait MessageStore: Send + Sync {
         older_than: DateTime<Utc>,
     ) -> Result<u64, StoreError>;
 
-    /// `true` the first time a (Plivo V2) nonce is seen, `false` after. Nonces are remembered for 7
-    /// days; older ones are forgotten as new ones arrive.
+    /// `true` the first time a (Plivo V2) nonce is seen, `false` after. A nonce linked to a message
+    /// ([`MessageStore::link_nonce`]) is remembered as long as the message; others for 7 days, and
+    /// are forgotten as new ones arrive.
     async fn use_nonce(&self, nonce: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    // --- webhook hardening ---
+
+    /// Links a used nonce to the message whose Plivo UUID is `message_uuid` (nothing when no
+    /// message has it): the nonce is then kept as long as that message and deleted with it.
+    async fn link_nonce(&self, nonce: &str, message_uuid: &str) -> Result<(), StoreError>;
 
     // --- asynchronous delivery (the outbox) ---
 

@@ -181,6 +181,13 @@ impl MessageStore for SqlStore {
             .await
     }
 
+    // --- webhook hardening ---
+    async fn link_nonce(&self, nonce: &str, message_uuid: &str) -> Result<(), StoreError> {
+        let (nonce, uuid) = (nonce.to_owned(), message_uuid.to_owned());
+        self.write(move |c| Box::pin(async move { sql::link_nonce(c, &nonce, &uuid).await }))
+            .await
+    }
+
     async fn enqueue_messages(
         &self,
         messages: &[NewMessage],

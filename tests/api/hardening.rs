@@ -186,18 +186,23 @@ async fn silent_connections_are_closed_after_the_idle_timeout() {
 }
 
 #[tokio::test]
-async fn connections_over_the_limit_wait_until_one_closes() {
-    let app = spawn_app_with(&[("MAX_CONNECTIONS", "1")]).await;
-    let address = app.address.trim_start_matches("http://").to_owned();
-    let holder = tokio::net::TcpStream::connect(&address).await.unwrap();
-    // Let the server accept the first connection and take the only slot.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+async fn connections_over_the_limit_wait_while_every_slot_serves_a_request() {
+    let app = spawn_app_with(&[("MAX_CONNECTIONS", "1"), ("PLIVO_TIMEOUT_MS", "5000")]).await;
+    slow_plivo(&app, Duration::from_millis(1500)).await;
     let fresh = || {
         reqwest::Client::builder()
             .pool_max_idle_per_host(0)
             .build()
             .unwrap()
     };
+    // The only slot serves a send that waits for Plivo: it is never closed to make room.
+    let busy = tokio::spawn(
+        reqwest::Client::new()
+            .post(format!("{}/send-mms", app.address))
+            .json(&valid_body())
+            .send(),
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
 
     let waiting = fresh()
         .get(format!("{}/health", app.address))
@@ -209,7 +214,8 @@ async fn connections_over_the_limit_wait_until_one_closes() {
         "a second connection was served: {waiting:?}"
     );
 
-    drop(holder);
+    assert_eq!(busy.await.unwrap().unwrap().status(), 200);
+    // The first connection now only waits for another request: a new client gets its slot.
     let served = fresh()
         .get(format!("{}/health", app.address))
         .timeout(Duration::from_secs(5))

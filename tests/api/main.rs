@@ -19,3 +19,13 @@ mod sandbox;
 mod send_mms;
 mod send_service;
 mod service;
+// --- webhook hardening ---
+mod webhook_hardening;
+// --- slow clients ---
+mod slow_clients;
+// --- Plivo answers ---
+mod plivo_answers;
+// --- list and callback inputs ---
+mod list_and_callback_inputs;
+// --- head limits ---
+mod head_limits;

@@ -53,6 +53,19 @@ async fn describes_every_endpoint_request_and_error_body() {
     ] {
         assert!(schemas[name].is_object(), "schema {name}");
     }
+    // The request schema is generated from the parser's fields: bulk and callbacks included.
+    let request_fields = &schemas["SendMmsRequest"]["properties"];
+    for f in [
+        "recipientNumber",
+        "recipientNumbers",
+        "messageText",
+        "mediaUrl",
+        "mediaUrls",
+        "mediaIds",
+        "callbackUrl",
+    ] {
+        assert!(request_fields[f].is_object(), "SendMmsRequest.{f}");
+    }
     let error_fields = &schemas["ErrorResponse"]["properties"];
     for f in ["error", "code", "field", "details"] {
         assert!(error_fields[f].is_object(), "ErrorResponse.{f}");

@@ -120,6 +120,25 @@ async fn a_202_with_an_unreadable_body_is_502_and_not_resent() {
         .mount(&app.plivo)
         .await;
     assert_error(app.post_json(&valid_body()).await, 502, "provider_error").await;
+    // Plivo may hold it: the record says the outcome is unknown rather than `failed`.
+    let page = json_body(app.fetch("/messages").await).await;
+    assert_eq!(page["messages"][0]["outcomeUnknown"], true, "{page}");
+    assert_eq!(page["messages"][0]["status"], "sending", "{page}");
+}
+
+#[tokio::test]
+async fn an_unexpected_status_is_502_and_recorded_failed() {
+    let app = spawn_app().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(409).set_body_string("conflict"))
+        .expect(1)
+        .mount(&app.plivo)
+        .await;
+    assert_error(app.post_json(&valid_body()).await, 502, "provider_error").await;
+    let page = json_body(app.fetch("/messages").await).await;
+    assert_eq!(page["messages"][0]["status"], "failed", "{page}");
+    assert_eq!(page["messages"][0]["errorCode"], "provider_error", "{page}");
+    assert_eq!(page["messages"][0]["outcomeUnknown"], false, "{page}");
 }
 
 #[tokio::test]

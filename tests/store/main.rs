@@ -51,6 +51,8 @@ on_both_backends!(
     concurrent_claims_have_one_winner,
     concurrent_nonce_uses_have_one_first,
     nonces_are_accepted_once,
+    // --- webhook hardening ---
+    a_nonce_linked_to_a_message_is_kept_as_long_as_the_message,
     concurrent_inserts_are_all_stored,
     concurrent_status_updates_never_go_backwards,
     ping_answers,

@@ -6,7 +6,7 @@ use axum::Json;
 use crate::http::error::ApiError;
 use crate::http::openapi::ErrorResponse;
 use crate::http::AppState;
-use crate::store::{MessagePage, MessageQuery, MessageRecord, MessageStatus, StoreError};
+use crate::store::{MessagePage, MessageQuery, MessageRecord, MessageStatus};
 
 /// One message with its status history.
 #[utoipa::path(get, path = "/messages/{id}", tag = "messages",
@@ -28,7 +28,7 @@ pub async fn get_message(
             "There is no message with id {:?}.",
             truncate(&id)
         ))),
-        Err(e) => Err(store_failure(&e)),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -51,14 +51,7 @@ pub async fn list_messages(
     RawQuery(query): RawQuery,
 ) -> Result<Json<MessagePage>, ApiError> {
     let query = parse_query(query.as_deref().unwrap_or(""))?;
-    match state.delivery.store().list_messages(&query).await {
-        Ok(page) => Ok(Json(page)),
-        Err(StoreError::InvalidCursor) => Err(invalid(
-            "cursor",
-            "cursor is not one this service gave out.",
-        )),
-        Err(e) => Err(store_failure(&e)),
-    }
+    Ok(Json(state.delivery.store().list_messages(&query).await?))
 }
 
 /// Reads the query string into a store query, answering 400 for anything wrong.
@@ -67,7 +60,7 @@ pub fn parse_query(raw: &str) -> Result<MessageQuery, ApiError> {
     for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
         match key.as_ref() {
             "recipientNumber" if !value.is_empty() => {
-                query.recipient_number = Some(value.into_owned())
+                query.recipient_number = Some(recipient_filter(&value)?)
             }
             "status" if !value.is_empty() => {
                 query.status = Some(value.parse::<MessageStatus>().map_err(|_| {
@@ -93,19 +86,29 @@ pub fn parse_query(raw: &str) -> Result<MessageQuery, ApiError> {
     Ok(query)
 }
 
-fn invalid(field: &'static str, message: &str) -> ApiError {
-    ApiError::bad_request("invalid_field", message).with_field(field)
+// --- hardening: query inputs ---
+
+/// `recipientNumber` must be E.164 (`+` and 8–15 digits). A `+` sent unencoded arrives as a space
+/// (the query string's encoding of a space), so that case gets a hint rather than an empty list.
+fn recipient_filter(value: &str) -> Result<String, ApiError> {
+    let e164 = |v: &str| {
+        v.strip_prefix('+')
+            .is_some_and(|d| (8..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
+    };
+    if e164(value) {
+        return Ok(value.to_owned());
+    }
+    let message = if value.starts_with(' ') && e164(&format!("+{}", value.trim_start())) {
+        "recipientNumber must be an E.164 number; in a query string write its + as %2B \
+         (?recipientNumber=%2B14155551234), since a bare + means a space."
+    } else {
+        "recipientNumber must be an E.164 number (+ and 8 to 15 digits, + written as %2B)."
+    };
+    Err(ApiError::bad_request("invalid_phone_number", message).with_field("recipientNumber"))
 }
 
-/// Logs a store failure and answers a 503 that says nothing of the cause.
-pub fn store_failure(e: &StoreError) -> ApiError {
-    tracing::error!(error = %e, "message store failed");
-    ApiError::new(
-        axum::http::StatusCode::SERVICE_UNAVAILABLE,
-        "store_unavailable",
-        "The message store is not answering right now; try again shortly.",
-    )
-    .with_retry_after(1)
+fn invalid(field: &'static str, message: &str) -> ApiError {
+    ApiError::bad_request("invalid_field", message).with_field(field)
 }
 
 fn truncate(s: &str) -> String {

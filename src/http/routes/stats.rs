@@ -11,7 +11,6 @@ use serde::Serialize;
 
 use crate::http::error::ApiError;
 use crate::http::openapi::ErrorResponse;
-use crate::http::routes::messages::store_failure;
 use crate::http::AppState;
 use crate::store::{MessageStatus, OutboxStats};
 
@@ -69,10 +68,8 @@ pub fn oldest_undelivered_age_seconds(stats: &OutboxStats, now: DateTime<Utc>) -
         (status = 503, description = "The message store is not answering", body = ErrorResponse),
     ))]
 pub async fn stats(State(state): State<AppState>) -> Result<Json<Stats>, ApiError> {
-    match state.delivery.store().outbox_stats().await {
-        Ok(stats) => Ok(Json(Stats::new(&stats, Utc::now()))),
-        Err(e) => Err(store_failure(&e)),
-    }
+    let stats = state.delivery.store().outbox_stats().await?;
+    Ok(Json(Stats::new(&stats, Utc::now())))
 }
 
 #[cfg(test)]

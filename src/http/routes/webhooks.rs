@@ -1,17 +1,18 @@
-//! `POST /webhooks/plivo/status`: Plivo's status callbacks, verified before anything is parsed.
+//! `POST /webhooks/plivo/status`: Plivo's status callbacks, verified by `crate::http::plivo_webhook`
+//! before anything changes.
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, Uri};
 use axum::Json;
 use chrono::Utc;
-use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
 use crate::http::error::ApiError;
 use crate::http::openapi::ErrorResponse;
+use crate::http::plivo_webhook::verify;
 use crate::http::AppState;
-use crate::plivo::signature::{verify_v2, verify_v3};
+use crate::plivo::status_callback::StatusCallback;
 use crate::store::{MessageStatus, StatusUpdate, UpdateOutcome};
 
 /// The path Plivo posts to.
@@ -24,6 +25,8 @@ pub const STATUS_PATH: &str = "/webhooks/plivo/status";
                        X-Plivo-Signature-V3/-Ma-V3 and X-Plivo-Signature-V3-Nonce (or the V2 headers)"),
     responses(
         (status = 200, description = "Accepted (also for repeats and unknown messages)"),
+        (status = 400, description = "Signed, but the parameters are not as Plivo sends them \
+                                      (invalid_callback); nothing changed", body = ErrorResponse),
         (status = 403, description = "Missing or wrong signature; nothing changed", body = ErrorResponse),
         (status = 503, description = "The message store is not answering", body = ErrorResponse),
     ))]
@@ -34,33 +37,30 @@ pub async fn plivo_status(
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let body = body?;
-    let params: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
-    let url = signed_url(&state, &uri, &headers);
-    verify(&state, &url, &params, &headers).await?;
-
-    let get = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let (Some(uuid), Some(plivo_status)) = (get("MessageUUID"), get("Status")) else {
-        tracing::warn!("signed status callback without MessageUUID or Status; ignored");
-        return Ok(Json(json!({"status": "ignored"})));
-    };
-    let Some(status) = map_status(plivo_status) else {
+    let verified = verify(
+        &state,
+        STATUS_PATH,
+        &uri,
+        &headers,
+        &body,
+        StatusCallback::parse,
+    )
+    .await?;
+    let callback = &verified.params;
+    let uuid = callback.message_uuid.as_str();
+    let Some(status) = map_status(&callback.status) else {
         tracing::info!(
             message.uuid = uuid,
-            plivo.status = plivo_status,
+            plivo.status = callback.status,
             "status callback with a status we do not track; ignored"
         );
+        verified.keep_nonce_with(&state, uuid).await;
         return Ok(Json(json!({"status": "ignored"})));
     };
-    let error_code = get("ErrorCode")
-        .filter(|c| {
-            !c.is_empty() && matches!(status, MessageStatus::Failed | MessageStatus::Undelivered)
-        })
-        .map(str::to_owned);
+    let error_code = callback
+        .error_code
+        .clone()
+        .filter(|_| matches!(status, MessageStatus::Failed | MessageStatus::Undelivered));
     let update = StatusUpdate {
         status,
         message_uuid: None,
@@ -72,8 +72,8 @@ pub async fn plivo_status(
         .delivery
         .store()
         .update_status_by_uuid(uuid, &update)
-        .await
-        .map_err(|e| super::messages::store_failure(&e))?;
+        .await?;
+    verified.keep_nonce_with(&state, uuid).await;
     match outcome {
         UpdateOutcome::Applied => tracing::debug!(
             message.uuid = uuid,
@@ -103,74 +103,4 @@ fn map_status(plivo: &str) -> Option<MessageStatus> {
         "failed" | "rejected" => Some(MessageStatus::Failed),
         _ => None,
     }
-}
-
-/// The URL Plivo signed: `{PUBLIC_BASE_URL}/webhooks/plivo/status` (plus the query, if any); without
-/// `PUBLIC_BASE_URL`, the request's own `Host`.
-fn signed_url(state: &AppState, uri: &Uri, headers: &HeaderMap) -> String {
-    let base = match &state.config.public_base_url {
-        Some(base) => base.as_str().trim_end_matches('/').to_owned(),
-        None => {
-            let host = headers
-                .get(axum::http::header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or("localhost");
-            format!("http://{host}")
-        }
-    };
-    match uri.query() {
-        Some(q) => format!("{base}{STATUS_PATH}?{q}"),
-        None => format!("{base}{STATUS_PATH}"),
-    }
-}
-
-/// V3 (or Ma-V3) when any V3 header is present; otherwise V2 with a nonce that is used only once.
-async fn verify(
-    state: &AppState,
-    url: &str,
-    params: &[(String, String)],
-    headers: &HeaderMap,
-) -> Result<(), ApiError> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let token = state.config.plivo.auth_token.expose_secret();
-    let v3 = [
-        header("x-plivo-signature-v3"),
-        header("x-plivo-signature-ma-v3"),
-    ];
-    if v3.iter().any(Option::is_some) {
-        let nonce = header("x-plivo-signature-v3-nonce").ok_or_else(forbidden)?;
-        let ok = v3
-            .into_iter()
-            .flatten()
-            .any(|sig| verify_v3("POST", url, params, nonce, sig, token));
-        return if ok { Ok(()) } else { Err(forbidden()) };
-    }
-    let v2 = [
-        header("x-plivo-signature-v2"),
-        header("x-plivo-signature-ma-v2"),
-    ];
-    let nonce = header("x-plivo-signature-v2-nonce").ok_or_else(forbidden)?;
-    if !v2
-        .into_iter()
-        .flatten()
-        .any(|sig| verify_v2(url, nonce, sig, token))
-    {
-        return Err(forbidden());
-    }
-    match state.delivery.store().use_nonce(nonce, Utc::now()).await {
-        Ok(true) => Ok(()),
-        Ok(false) => {
-            tracing::warn!("V2-signed status callback with a nonce already used; refused");
-            Err(forbidden())
-        }
-        Err(e) => Err(super::messages::store_failure(&e)),
-    }
-}
-
-fn forbidden() -> ApiError {
-    ApiError::new(
-        StatusCode::FORBIDDEN,
-        "invalid_signature",
-        "The request does not carry a valid Plivo signature.",
-    )
 }

@@ -3,8 +3,7 @@
 use crate::store::db::{query, Db};
 use chrono::{DateTime, Utc};
 
-use super::messages::status;
-use super::{micros, time};
+use super::{micros, status, time};
 use crate::store::{CallbackAttempt, MessageStatus, PendingCallback, StoreError};
 
 /// Queues the message's event number `seq` (its latest when `None`) for its caller, if the message

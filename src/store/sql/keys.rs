@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use super::micros;
 use crate::store::{IdempotencyClaim, StoreError};
 
-/// How long a used Plivo V2 nonce is remembered.
+/// How long a used Plivo V2 nonce that changed no message is remembered (one that changed a message
+/// is kept as long as the message).
 const NONCE_RETENTION: chrono::Duration = chrono::Duration::days(7);
 
 /// How long an idempotency key holds (contract §5).
@@ -120,13 +121,13 @@ pub(crate) async fn purge_expired_idempotency_keys(
     Ok(done)
 }
 
-/// Records `nonce`; `true` if it was not seen within the retention period. Forgets old nonces.
+/// Records `nonce`; `true` if it was not seen before. Forgets old nonces that changed no message.
 pub(crate) async fn use_nonce(
     conn: &mut dyn Db,
     nonce: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    query("DELETE FROM used_nonces WHERE seen_at < $1")
+    query("DELETE FROM used_nonces WHERE seen_at < $1 AND message_id IS NULL")
         .bind(micros(now - NONCE_RETENTION))
         .execute(&mut *conn)
         .await?;
@@ -138,4 +139,25 @@ pub(crate) async fn use_nonce(
     .execute(&mut *conn)
     .await?;
     Ok(done == 1)
+}
+
+// --- webhook hardening ---
+
+/// Links a used nonce to the message holding `message_uuid` (when there is one), so the nonce is
+/// kept as long as that message and deleted with it.
+pub(crate) async fn link_nonce(
+    conn: &mut dyn Db,
+    nonce: &str,
+    message_uuid: &str,
+) -> Result<(), StoreError> {
+    query(
+        "UPDATE used_nonces SET message_id = \
+         (SELECT id FROM messages WHERE message_uuid = $2 ORDER BY created_at LIMIT 1) \
+         WHERE nonce = $1 AND message_id IS NULL",
+    )
+    .bind(nonce)
+    .bind(message_uuid)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use crate::store::db::{query, query_scalar, Db, Row};
 use chrono::{DateTime, Utc};
 
-use super::{micros, time};
+use super::{micros, status, time};
 use crate::domain::MessageText;
 use crate::store::cursor::Cursor;
 use crate::store::{
@@ -52,11 +52,6 @@ pub(crate) enum MessageKey {
 }
 
 /// A stored status back; an unknown name is corrupt data.
-pub(super) fn status(text: &str) -> Result<MessageStatus, StoreError> {
-    text.parse()
-        .map_err(|e: crate::store::UnknownStatus| StoreError::Corrupt(e.to_string()))
-}
-
 pub(super) fn json_list<S: AsRef<str>>(list: &[S]) -> Result<String, StoreError> {
     let list: Vec<&str> = list.iter().map(AsRef::as_ref).collect();
     serde_json::to_string(&list).map_err(|e| StoreError::Corrupt(format!("media list: {e}")))

@@ -19,6 +19,8 @@ pub(crate) use keys::{
     claim_idempotency_key, complete_idempotency_key, purge_expired_idempotency_keys,
     release_idempotency_key, use_nonce,
 };
+// --- webhook hardening ---
+pub(crate) use keys::link_nonce;
 pub(crate) use messages::{
     get_message, insert_message, insert_sending, list_messages, mark_outcome_unknown,
     update_status, MessageKey,
@@ -37,6 +39,12 @@ fn micros(at: DateTime<Utc>) -> i64 {
 fn time(micros: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_micros(micros)
         .ok_or_else(|| StoreError::Corrupt(format!("timestamp {micros} is out of range")))
+}
+
+/// A stored status back; an unknown name is corrupt data.
+fn status(text: &str) -> Result<super::MessageStatus, StoreError> {
+    text.parse()
+        .map_err(|e: super::UnknownStatus| StoreError::Corrupt(e.to_string()))
 }
 
 /// `SELECT 1`: the database answers.

@@ -4,10 +4,8 @@
 use crate::store::db::{query, query_scalar, Db};
 use chrono::{DateTime, Utc};
 
-use super::messages::{
-    append_event, insert_queued_for_delivery, record_from_row, status, MESSAGE_COLUMNS,
-};
-use super::{micros, time};
+use super::messages::{append_event, insert_queued_for_delivery, record_from_row, MESSAGE_COLUMNS};
+use super::{micros, status, time};
 use crate::store::{
     ClaimedMessage, Fleet, MessageStatus, NewMessage, OutboxStats, StatusUpdate, StoreError,
     UpdateOutcome,

@@ -162,3 +162,30 @@ pub async fn abandoned_in_flight_keys_can_be_claimed_again(store: Store) {
         IdempotencyClaim::Completed { .. }
     ));
 }
+
+// --- webhook hardening ---
+
+pub async fn a_nonce_linked_to_a_message_is_kept_as_long_as_the_message(store: Store) {
+    let week = 7 * 24 * 3600;
+    insert(&store, "m1", "+14155550101", at(0)).await;
+    let mut queued = update(Queued, at(1));
+    queued.message_uuid = Some("uuid-m1".to_owned());
+    set(&store, "m1", &queued).await;
+
+    assert!(store.use_nonce("linked", at(2)).await.expect("nonce"));
+    store.link_nonce("linked", "uuid-m1").await.expect("link");
+    assert!(store.use_nonce("loose", at(2)).await.expect("nonce"));
+    store
+        .link_nonce("loose", "uuid-of-no-message")
+        .await
+        .expect("link to nothing");
+
+    // Past the retention of nonces that changed nothing: the loose one is forgotten, the linked one
+    // still refused.
+    assert!(store.use_nonce("later", at(2 * week)).await.expect("nonce"));
+    assert!(store.use_nonce("loose", at(2 * week)).await.expect("nonce"));
+    assert!(!store
+        .use_nonce("linked", at(2 * week))
+        .await
+        .expect("nonce"));
+}
