@@ -166,9 +166,9 @@ impl MetricsSource for StoreMetrics {
                     .collect();
                 metrics.set_messages_by_status(&counts);
                 metrics.set_queue_depth(stats.depth);
-                let age = stats.oldest_waiting.map_or(0.0, |at| {
-                    (Utc::now() - at).num_milliseconds().max(0) as f64 / 1000.0
-                });
+                // --- console: GET /stats shares this computation ---
+                let age =
+                    crate::http::routes::stats::oldest_undelivered_age_seconds(&stats, Utc::now());
                 metrics.set_oldest_undelivered_age_seconds(age);
             }
             Err(e) => tracing::warn!(error = %e, "could not read the store's numbers for metrics"),

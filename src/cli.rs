@@ -148,6 +148,8 @@ fn announce(app: &Application) {
     lines.push(format!(
         "try: curl -s {base}/send-mms{auth} -H 'content-type: application/json' -d '{{\"recipientNumber\":\"+14155551234\",\"messageText\":\"Hello from mms-gateway\",\"mediaUrl\":\"https://media.giphy.com/media/26gscSULUcfKU7dHq/giphy.gif\"}}'"
     ));
+    // --- console ---
+    lines.push(format!("console: open {base}/console in a browser"));
     let mut out = std::io::stdout().lock();
     for line in lines {
         let _ = writeln!(out, "{line}");

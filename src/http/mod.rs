@@ -90,6 +90,10 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(openapi::openapi_json))
         // --- media uploads ---
         .routes(routes!(routes::media::upload_media))
+        // --- console ---
+        .routes(routes!(routes::stats::stats))
+        .routes(routes!(routes::console::console))
+        .routes(routes!(routes::console::console_asset))
 }
 
 /// The whole API.

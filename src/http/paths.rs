@@ -11,9 +11,13 @@ pub fn is_probe(path: &str) -> bool {
     PROBES.contains(&path)
 }
 
-/// Whether `path` is open without a key: the probes and Plivo's callbacks.
+/// Whether `path` is open without a key: the probes, Plivo's callbacks and the console's page and
+/// files (they hold no data; the page asks for a key and sends it with every API request).
 pub fn is_open(path: &str) -> bool {
-    is_probe(path) || path.starts_with(WEBHOOKS_PREFIX)
+    is_probe(path)
+        || path.starts_with(WEBHOOKS_PREFIX)
+        // --- console ---
+        || super::routes::console::is_console_path(path)
 }
 
 #[cfg(test)]
@@ -30,5 +34,7 @@ mod tests {
         assert!(!is_open("/healthz"));
         assert!(is_probe("/ready"));
         assert!(!is_probe("/webhooks/plivo/status"));
+        assert!(is_open("/console") && is_open("/console/console.js"));
+        assert!(!is_probe("/console"));
     }
 }

@@ -18,12 +18,20 @@ pub const SECURITY_HEADERS: [(HeaderName, &str); 5] = [
     ),
 ];
 
-/// Sets [`SECURITY_HEADERS`] on the answer, replacing any a handler set.
+/// Sets [`SECURITY_HEADERS`] on the answer, replacing any a handler set; the console's page and
+/// assets get its own policy instead (only `'self'`, see `routes/console.rs`).
 pub async fn security_headers(request: Request, next: Next) -> Response {
+    let console = super::routes::console::is_console_path(request.uri().path());
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     for (name, value) in SECURITY_HEADERS {
         headers.insert(name, HeaderValue::from_static(value));
+    }
+    if console {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(super::routes::console::CONSOLE_CSP),
+        );
     }
     response
 }

@@ -1,6 +1,8 @@
 //! Black-box tests: the real app on port 0 against a local Plivo stand-in.
 
 mod auth;
+// --- console ---
+mod console;
 mod delivery;
 #[path = "../common/fresh_postgres.rs"]
 mod fresh_postgres;

@@ -13,3 +13,6 @@ pub mod webhooks;
 // --- resend, redelivery ---
 pub mod redeliver;
 pub mod resend;
+// --- console ---
+pub mod console;
+pub mod stats;
