@@ -104,6 +104,7 @@ impl Background {
                     metrics: state.metrics.clone(),
                     // One check: a slot in the budget and a list request or two.
                     lease: plivo.timeout * 2 + Duration::from_secs(5),
+                    powerpack_uuid: state.config.senders.powerpack_uuid.clone(),
                 };
                 others.push(tokio::spawn(reconcile::run(reconciler, stop.clone())));
             }

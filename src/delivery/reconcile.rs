@@ -59,6 +59,8 @@ pub struct Reconciler {
     pub metrics: Metrics,
     /// How long one instance holds a message it checks (longer than one check can take).
     pub lease: Duration,
+    /// `PLIVO_POWERPACK_UUID`: a message sent from the Powerpack is listed by `powerpack_id`.
+    pub powerpack_uuid: Option<String>,
 }
 
 /// Runs until `stop` turns true.
@@ -229,10 +231,15 @@ impl Reconciler {
                 ),
             };
         }
+        // A Powerpack message has no sender number of its own until Plivo reports one.
+        let powerpack_id = self
+            .powerpack_uuid
+            .clone()
+            .filter(|_| record.sender_number.is_empty());
         let query = ListQuery {
             to_number: record.recipient_number.clone(),
-            from_number: Some(record.sender_number.clone()),
-            powerpack_id: None,
+            from_number: Some(record.sender_number.clone()).filter(|s| !s.is_empty()),
+            powerpack_id,
             since: item.first_attempt_at - chrono::Duration::seconds(60),
             offset: 0,
         };

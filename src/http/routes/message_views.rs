@@ -11,7 +11,7 @@ use crate::store::{CallbackAttempt, Direction, MessagePage, MessageRecord};
 #[serde(untagged)]
 pub enum MessageView {
     /// Sent by this service.
-    Outbound(MessageRecord),
+    Outbound(Box<MessageRecord>),
     /// Received from a phone.
     Inbound(InboundMessage),
 }
@@ -44,7 +44,7 @@ pub struct InboundMessage {
 impl From<MessageRecord> for MessageView {
     fn from(record: MessageRecord) -> Self {
         match record.direction {
-            Direction::Outbound => MessageView::Outbound(record),
+            Direction::Outbound => MessageView::Outbound(Box::new(record)),
             // The store keeps the remote party in `recipient_number` and this service's number in
             // `sender_number`, whichever the direction (see the inbound migration).
             Direction::Inbound => MessageView::Inbound(InboundMessage {
