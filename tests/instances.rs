@@ -15,17 +15,18 @@ use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures::StreamExt;
-use mms_gateway::config::Config;
-use mms_gateway::startup::Application;
 use serde_json::{json, Value};
 
 #[path = "common/accept_async.rs"]
 mod accept_async;
 #[path = "common/fresh_postgres.rs"]
 mod fresh_postgres;
+#[path = "common/instance.rs"]
+mod instance;
 
 use accept_async::accept_async;
 use fresh_postgres::FreshPostgres;
+use instance::Instance;
 
 const MAX_RPS: usize = 20;
 
@@ -115,13 +116,6 @@ async fn answer(State(s): State<StandIn>, uri: Uri, body: Bytes) -> Response {
     (StatusCode::ACCEPTED, Json(body)).into_response()
 }
 
-/// A running in-process instance.
-struct Instance {
-    base: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
 impl Instance {
     async fn start(db: &FreshPostgres, plivo: SocketAddr, prefix: &str) -> Self {
         let vars: HashMap<&str, String> = [
@@ -138,26 +132,7 @@ impl Instance {
         ]
         .into_iter()
         .collect();
-        let config = Config::from_lookup(false, |k| vars.get(k).cloned()).expect("valid settings");
-        let app = Application::build(config).await.expect("app builds");
-        let base = format!("http://{}", app.local_addr());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(app.run_until(async {
-            let _ = rx.await;
-        }));
-        Self {
-            base,
-            stop: Some(tx),
-            server,
-        }
-    }
-
-    /// Graceful shutdown, as on SIGTERM; returns once the instance has stopped.
-    async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        let _ = tokio::time::timeout(Duration::from_secs(30), &mut self.server).await;
+        Instance::serve(vars).await
     }
 }
 

@@ -15,14 +15,15 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use mms_gateway::config::Config;
-use mms_gateway::startup::Application;
 use serde_json::{json, Value};
 
 #[path = "common/fresh_postgres.rs"]
 mod fresh_postgres;
+#[path = "common/instance.rs"]
+mod instance;
 
 use fresh_postgres::FreshPostgres;
+use instance::Instance;
 
 const MAX_RPS: usize = 10;
 const MPS: f64 = 3.0;
@@ -121,12 +122,6 @@ fn measured(calls: &[Seen]) -> (usize, f64, f64) {
     (total, span, (total - calls[0].recipients) as f64 / span)
 }
 
-struct Instance {
-    base: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
 impl Instance {
     async fn start(db: &FreshPostgres, plivo: SocketAddr) -> Self {
         Self::start_with(db.url(), plivo, POOL, MPS).await
@@ -148,25 +143,7 @@ impl Instance {
         ]
         .into_iter()
         .collect();
-        let config = Config::from_lookup(false, |k| vars.get(k).cloned()).expect("valid settings");
-        let app = Application::build(config).await.expect("app builds");
-        let base = format!("http://{}", app.local_addr());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(app.run_until(async {
-            let _ = rx.await;
-        }));
-        Self {
-            base,
-            stop: Some(tx),
-            server,
-        }
-    }
-
-    async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        let _ = tokio::time::timeout(Duration::from_secs(30), &mut self.server).await;
+        Instance::serve(vars).await
     }
 }
 
