@@ -257,3 +257,55 @@ pub async fn wait_for(app: &TestApp, id: &str, done: impl Fn(&Value) -> bool) ->
     }
     panic!("message {id} never got there");
 }
+
+/// Runs each named test (`async fn name(db: TestDb)`) on SQLite and, when `TEST_DATABASE_URL` is
+/// set, on PostgreSQL: `mod sqlite { name }` and `mod postgres { name }`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(crate::helpers::TestDb::sqlite()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some(db) = crate::helpers::TestDb::postgres().await else { return };
+                    super::$name(db).await;
+                }
+            )*
+        }
+    };
+}
+
+/// As `on_both_backends!`, for tests that take a running app (`async fn name(app: TestApp)`)
+/// started with the given settings: `name: overrides` (an expression seen from `mod sqlite`).
+macro_rules! apps_on_both_backends {
+    ($($name:ident: $overrides:expr),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let app = crate::helpers::spawn_app_on(
+                        crate::helpers::TestDb::sqlite(), wiremock::MockServer::start().await, $overrides,
+                    ).await;
+                    super::$name(app).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some(db) = crate::helpers::TestDb::postgres().await else { return };
+                    let app = crate::helpers::spawn_app_on(db, wiremock::MockServer::start().await, $overrides).await;
+                    super::$name(app).await;
+                }
+            )*
+        }
+    };
+}

@@ -18,28 +18,6 @@ const INBOUND_URL: &str = "https://mms.example.com/webhooks/plivo/inbound";
 const STATUS_URL: &str = "https://mms.example.com/webhooks/plivo/status";
 const SECRET: &str = "inbound-test-signing-secret";
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(crate::helpers::TestDb::sqlite()).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let Some(db) = crate::helpers::TestDb::postgres().await else { return };
-                    super::$name(db).await;
-                }
-            )*
-        }
-    };
-}
-
 on_both_backends!(
     a_signed_inbound_mms_numbered_from_0_is_stored_and_listed,
     a_signed_inbound_mms_numbered_from_1_is_stored_in_order,

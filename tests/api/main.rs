@@ -7,6 +7,7 @@ mod delivery;
 #[path = "../common/fresh_postgres.rs"]
 mod fresh_postgres;
 mod hardening;
+#[macro_use]
 mod helpers;
 mod inbound;
 mod media_preflight;

@@ -14,47 +14,21 @@ pub(crate) const PUBLIC: &str = "https://mms.example.com";
 const CALLBACK_URL: &str = "https://mms.example.com/webhooks/plivo/status";
 pub(crate) const UUID: &str = "db3ce55a-7f1d-11e1-8ea7-1231380bc196";
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let app = crate::helpers::spawn_app_on(
-                        crate::helpers::TestDb::sqlite(), wiremock::MockServer::start().await, super::OVERRIDES,
-                    ).await;
-                    super::$name(app).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let Some(db) = crate::helpers::TestDb::postgres().await else { return };
-                    let app = crate::helpers::spawn_app_on(db, wiremock::MockServer::start().await, super::OVERRIDES).await;
-                    super::$name(app).await;
-                }
-            )*
-        }
-    };
-}
-
 const OVERRIDES: &[(&str, &str)] = &[("PUBLIC_BASE_URL", PUBLIC)];
 
-on_both_backends!(
-    a_sent_message_is_recorded_queued_with_its_history,
-    a_refused_message_is_recorded_failed_with_plivos_text,
-    signed_callbacks_move_the_message_forward_never_back,
-    out_of_order_callbacks_end_in_the_final_state,
-    forged_callbacks_are_refused_and_change_nothing,
-    v2_signed_callbacks_pass_once_per_nonce,
-    a_callback_for_an_unknown_message_is_acknowledged,
-    an_idempotent_replay_returns_the_stored_answer_and_sends_nothing,
-    a_reused_key_with_another_body_is_422,
-    concurrent_requests_with_one_key_call_plivo_once,
-    messages_are_listed_newest_first_with_a_cursor,
-    records_and_keys_survive_a_restart,
+apps_on_both_backends!(
+    a_sent_message_is_recorded_queued_with_its_history: super::OVERRIDES,
+    a_refused_message_is_recorded_failed_with_plivos_text: super::OVERRIDES,
+    signed_callbacks_move_the_message_forward_never_back: super::OVERRIDES,
+    out_of_order_callbacks_end_in_the_final_state: super::OVERRIDES,
+    forged_callbacks_are_refused_and_change_nothing: super::OVERRIDES,
+    v2_signed_callbacks_pass_once_per_nonce: super::OVERRIDES,
+    a_callback_for_an_unknown_message_is_acknowledged: super::OVERRIDES,
+    an_idempotent_replay_returns_the_stored_answer_and_sends_nothing: super::OVERRIDES,
+    a_reused_key_with_another_body_is_422: super::OVERRIDES,
+    concurrent_requests_with_one_key_call_plivo_once: super::OVERRIDES,
+    messages_are_listed_newest_first_with_a_cursor: super::OVERRIDES,
+    records_and_keys_survive_a_restart: super::OVERRIDES,
 );
 
 pub(crate) async fn plivo_accepts(plivo: &MockServer, uuid: &str) {

@@ -9,33 +9,7 @@ use serde_json::Value;
 use crate::helpers::*;
 use crate::records::{callback, params, plivo_accepts, PUBLIC, UUID};
 
-macro_rules! on_both_backends {
-    ($($name:ident: $overrides:expr),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let app = crate::helpers::spawn_app_on(
-                        crate::helpers::TestDb::sqlite(), wiremock::MockServer::start().await, $overrides,
-                    ).await;
-                    super::$name(app).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let Some(db) = crate::helpers::TestDb::postgres().await else { return };
-                    let app = crate::helpers::spawn_app_on(db, wiremock::MockServer::start().await, $overrides).await;
-                    super::$name(app).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+apps_on_both_backends!(
     delete_erases_an_ended_message_and_the_key_that_created_it: super::KEEP,
     the_purge_deletes_ended_messages_in_the_background: super::PURGE_FAST,
     redaction_runs_in_the_background_before_the_purge: super::REDACT_FAST,

@@ -13,37 +13,11 @@ use crate::helpers::*;
 
 const UUID: &str = "db3ce55a-7f1d-11e1-8ea7-1231380bc196";
 
-macro_rules! on_both_backends {
-    ($overrides:expr; $($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let app = crate::helpers::spawn_app_on(
-                        crate::helpers::TestDb::sqlite(), wiremock::MockServer::start().await, $overrides,
-                    ).await;
-                    super::$name(app).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let Some(db) = crate::helpers::TestDb::postgres().await else { return };
-                    let app = crate::helpers::spawn_app_on(db, wiremock::MockServer::start().await, $overrides).await;
-                    super::$name(app).await;
-                }
-            )*
-        }
-    };
-}
-
 const KEYS: &str = "key-a-0123456789abcdef,key-b-0123456789abcdef";
 
-on_both_backends!(&[("API_KEYS", super::KEYS), ("PLIVO_TIMEOUT_MS", "3000")];
-    a_sync_send_whose_caller_goes_away_still_ends_queued_and_replays,
-    one_idempotency_key_names_two_requests_for_two_callers,
+apps_on_both_backends!(
+    a_sync_send_whose_caller_goes_away_still_ends_queued_and_replays: &[("API_KEYS", super::KEYS), ("PLIVO_TIMEOUT_MS", "3000")],
+    one_idempotency_key_names_two_requests_for_two_callers: &[("API_KEYS", super::KEYS), ("PLIVO_TIMEOUT_MS", "3000")],
 );
 
 async fn plivo_accepts_after(plivo: &MockServer, delay: Duration) {

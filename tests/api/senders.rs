@@ -16,28 +16,6 @@ const POOL: [&str; 3] = ["+14155550101", "+14155550102", "+14155550103"];
 const POOL_VAR: &str = "+14155550101, +14155550102,+14155550103";
 const SECRET: &str = "a-test-signing-secret";
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(crate::helpers::TestDb::sqlite()).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let Some(db) = crate::helpers::TestDb::postgres().await else { return };
-                    super::$name(db).await;
-                }
-            )*
-        }
-    };
-}
-
 on_both_backends!(
     each_recipient_keeps_its_sender_across_a_restart,
     a_named_sender_is_used_when_in_the_pool_and_refused_otherwise,
