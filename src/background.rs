@@ -168,8 +168,7 @@ impl MetricsSource for StoreMetrics {
                 metrics.set_messages_by_status(&counts);
                 metrics.set_queue_depth(stats.depth);
                 // --- console: GET /stats shares this computation ---
-                let age =
-                    crate::http::routes::stats::oldest_undelivered_age_seconds(&stats, Utc::now());
+                let age = stats.oldest_waiting_age_seconds(Utc::now());
                 metrics.set_oldest_undelivered_age_seconds(age);
             }
             Err(e) => tracing::warn!(error = %e, "could not read the store's numbers for metrics"),

@@ -7,7 +7,8 @@
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
 
-use prometheus_client::encoding::EncodeLabelSet;
+use axum::extract::MatchedPath;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -28,14 +29,58 @@ pub trait MetricsSource: Send + Sync {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
     method: &'static str,
-    route: String,
+    route: RouteLabel,
     status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
     method: &'static str,
-    route: String,
+    route: RouteLabel,
+}
+
+/// The route a request matched, as a label value: the router's own template (shared, so counting
+/// a request copies nothing) or a fixed name such as `unmatched`.
+#[derive(Clone, Debug)]
+pub enum RouteLabel {
+    /// The template of the route that answered, e.g. `/messages/{id}`.
+    Matched(MatchedPath),
+    /// A name of our own: `unmatched` when no route matched.
+    Named(&'static str),
+}
+
+impl RouteLabel {
+    /// The label for a request that matched `route`, or `unmatched`.
+    pub fn of(route: Option<&MatchedPath>) -> Self {
+        route.map_or(Self::Named("unmatched"), |r| Self::Matched(r.clone()))
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            Self::Matched(path) => path.as_str(),
+            Self::Named(name) => name,
+        }
+    }
+}
+
+impl PartialEq for RouteLabel {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for RouteLabel {}
+
+impl std::hash::Hash for RouteLabel {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl EncodeLabelValue for RouteLabel {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
+        std::fmt::Write::write_str(encoder, self.as_str())
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -200,23 +245,29 @@ impl Metrics {
     }
 
     /// Counts one answered HTTP request. `route` must be a route template (or `unmatched`).
-    pub fn record_http(&self, method: &axum::http::Method, route: &str, status: u16, seconds: f64) {
+    pub fn record_http(
+        &self,
+        method: &axum::http::Method,
+        route: RouteLabel,
+        status: u16,
+        seconds: f64,
+    ) {
         let method = bounded_method(method);
-        self.inner
-            .http_requests
-            .get_or_create(&HttpLabels {
-                method,
-                route: route.to_owned(),
-                status,
-            })
-            .inc();
         self.inner
             .http_duration
             .get_or_create(&RouteLabels {
                 method,
-                route: route.to_owned(),
+                route: route.clone(),
             })
             .observe(seconds);
+        self.inner
+            .http_requests
+            .get_or_create(&HttpLabels {
+                method,
+                route,
+                status,
+            })
+            .inc();
     }
 
     /// Counts one attempt to Plivo by its outcome label (a fixed set, chosen by the Plivo client).
@@ -396,10 +447,15 @@ mod tests {
     #[test]
     fn renders_every_series_with_bounded_labels() {
         let m = Metrics::new();
-        m.record_http(&axum::http::Method::GET, "/health", 200, 0.01);
+        m.record_http(
+            &axum::http::Method::GET,
+            RouteLabel::Named("/health"),
+            200,
+            0.01,
+        );
         m.record_http(
             &axum::http::Method::from_bytes(b"BREW").unwrap(),
-            "unmatched",
+            RouteLabel::of(None),
             405,
             0.01,
         );

@@ -10,8 +10,8 @@ use tokio::net::TcpListener;
 use crate::background::{Background, StoreMetrics};
 use crate::config::Config;
 use crate::delivery::{fleet, Delivery};
+use crate::http::auth::Authenticator;
 use crate::http::listener::{ConnectionLimits, LimitedListener};
-use crate::http::ops_layers::OpsState;
 use crate::http::{router, AppState};
 use crate::media_preflight::MediaPreflight;
 use crate::metrics::Metrics;
@@ -114,16 +114,18 @@ impl Application {
         let metrics = Metrics::new();
         metrics.set_source(Arc::new(StoreMetrics(store.clone())));
         let plivo = build_plivo(&config, Some(metrics.clone()), limiter.clone())?;
-        let ops = OpsState::new(&config.ops).context("building the media preflight client")?;
+        let preflight = MediaPreflight::from_config(&config.ops)
+            .context("building the media preflight client")?;
         let delivery = new_delivery(&config, store, plivo);
-        let sender = Sender::new(delivery.clone(), &config, ops.media_preflight().clone())
-            .with_metrics(metrics.clone());
+        let sender =
+            Sender::new(delivery.clone(), &config, preflight).with_metrics(metrics.clone());
+        let auth = Arc::new(Authenticator::new(&config.ops.api_keys));
         let state = AppState {
             config: Arc::new(config),
             delivery,
             sender,
             metrics,
-            ops,
+            auth,
         };
         Ok(Self {
             listener,
@@ -156,7 +158,7 @@ impl Application {
 
     /// Whether callers need an API key (`API_KEYS` is set).
     pub fn requires_api_key(&self) -> bool {
-        self.state.ops.auth().enabled()
+        self.state.auth.enabled()
     }
 
     /// The address the service listens on.

@@ -88,12 +88,15 @@ fn harness() -> Harness {
         .block_on(mms_gateway::store::connect("sqlite::memory:"))
         .expect("in-memory store");
     let delivery = mms_gateway::delivery::Delivery::new(store, sender, Duration::from_secs(60));
-    let ops = mms_gateway::http::ops_layers::OpsState::new(&config.ops).expect("ops state");
+    let preflight = mms_gateway::media_preflight::MediaPreflight::from_config(&config.ops)
+        .expect("media preflight client");
     let state = AppState {
-        sender: Sender::new(delivery.clone(), &config, ops.media_preflight().clone()),
+        sender: Sender::new(delivery.clone(), &config, preflight),
         delivery,
         metrics: mms_gateway::metrics::Metrics::new(),
-        ops,
+        auth: Arc::new(mms_gateway::http::auth::Authenticator::new(
+            &config.ops.api_keys,
+        )),
         config: Arc::new(config),
     };
     Harness {

@@ -5,37 +5,24 @@
 //! so neither a key's content nor its length shows in timing). Keys are never logged.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{header, HeaderMap, HeaderValue};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::error::ApiError;
+use crate::api_error::ApiError;
 use crate::config::ops::ApiKeys;
 
 /// Who is calling: an API key (by its position in `API_KEYS`, never the key itself) or, without
-/// a valid key, the client's address. Put in the request's extensions by [`identify`].
+/// a valid key, the client's address. Put in the request's extensions by the gate (`gate.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Caller {
     /// The n-th key of `API_KEYS`.
     Key(usize),
     /// No valid key: the address the request came from.
     Address(IpAddr),
-}
-
-impl Caller {
-    /// The caller [`identify`] found for `request`, or its address when that layer did not run.
-    pub fn of(request: &Request) -> Caller {
-        request
-            .extensions()
-            .get::<Caller>()
-            .copied()
-            .unwrap_or_else(|| Caller::Address(peer_ip(request)))
-    }
 }
 
 /// Checks presented keys against `API_KEYS`.
@@ -65,6 +52,11 @@ impl Authenticator {
     /// Whether keys are required at all.
     pub fn enabled(&self) -> bool {
         !self.digests.is_empty()
+    }
+
+    /// Whether `caller` may reach a protected endpoint: keys are not required, or it sent one.
+    pub fn admits(&self, caller: Caller) -> bool {
+        !self.enabled() || matches!(caller, Caller::Key(_))
     }
 
     /// The position of the key `presented` in `API_KEYS`, comparing with every key in constant time.
@@ -120,27 +112,8 @@ pub fn peer_ip(request: &Request) -> IpAddr {
         })
 }
 
-/// Works out the [`Caller`] of every request and puts it in the request's extensions.
-pub async fn identify(
-    State(auth): State<Arc<Authenticator>>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let caller = auth.caller(request.headers(), peer_ip(&request));
-    request.extensions_mut().insert(caller);
-    next.run(request).await
-}
-
-/// Answers `401 unauthorized` when keys are set, the path is protected and no valid key came.
-pub async fn require_key(
-    State(auth): State<Arc<Authenticator>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let has_key = matches!(request.extensions().get::<Caller>(), Some(Caller::Key(_)));
-    if !auth.enabled() || has_key || super::paths::is_open(request.uri().path()) {
-        return next.run(request).await;
-    }
+/// The `401 unauthorized` answer for a protected endpoint without a valid key.
+pub fn unauthorized() -> Response {
     let mut response = ApiError::unauthorized().into_response();
     response.headers_mut().insert(
         header::WWW_AUTHENTICATE,
@@ -178,6 +151,9 @@ mod tests {
         assert_eq!(a.find("second-key-012345678"), None);
         assert_eq!(a.find(""), None);
         assert!(!Authenticator::default().enabled());
+        assert!(Authenticator::default().admits(Caller::Address(IpAddr::V4(Ipv4Addr::LOCALHOST))));
+        assert!(a.admits(Caller::Key(1)));
+        assert!(!a.admits(Caller::Address(IpAddr::V4(Ipv4Addr::LOCALHOST))));
         assert!(!format!("{a:?}").contains("first"));
     }
 

@@ -9,10 +9,8 @@
 
 use axum::extract::Request;
 use axum::http::StatusCode;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 
-use crate::http::error::ApiError;
+use crate::api_error::ApiError;
 
 /// The longest request target (path and query) accepted, in bytes.
 pub const MAX_URI_BYTES: usize = 8 * 1024;
@@ -22,18 +20,17 @@ pub const MAX_HEADERS: usize = 64;
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// Refuses a request whose head is over the limits, before anything else reads it.
-pub async fn check_head(request: Request, next: Next) -> Response {
+pub fn check(request: &Request) -> Result<(), ApiError> {
     let uri_len = request
         .uri()
         .path_and_query()
         .map_or(0, |pq| pq.as_str().len());
     if uri_len > MAX_URI_BYTES {
-        return ApiError::new(
+        return Err(ApiError::new(
             StatusCode::URI_TOO_LONG,
             "uri_too_long",
             format!("The URL is longer than {MAX_URI_BYTES} bytes."),
-        )
-        .into_response();
+        ));
     }
     let headers = request.headers();
     let bytes: usize = headers
@@ -41,15 +38,14 @@ pub async fn check_head(request: Request, next: Next) -> Response {
         .map(|(name, value)| name.as_str().len() + value.len() + 4)
         .sum();
     if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
-        return ApiError::new(
+        return Err(ApiError::new(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "headers_too_large",
             format!(
                 "The request has more than {MAX_HEADERS} headers or more than {MAX_HEADER_BYTES} \
                  bytes of them."
             ),
-        )
-        .into_response();
+        ));
     }
-    next.run(request).await
+    Ok(())
 }

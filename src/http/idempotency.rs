@@ -4,7 +4,7 @@
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 
-use super::error::ApiError;
+use crate::api_error::ApiError;
 use crate::send::StoredAnswer;
 
 /// The header's name.

@@ -8,13 +8,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use std::future::Future;
+
 use axum::response::{IntoResponse, Response};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::auth::Caller;
-use super::error::ApiError;
+use crate::api_error::ApiError;
 
 /// The limits on requests in flight.
 #[derive(Debug)]
@@ -74,32 +74,10 @@ impl ConcurrencyLimits {
     }
 }
 
-/// Sheds requests over the limits. `/health` and `/ready` are never shed, so probes keep working.
-pub async fn limit_concurrency(
-    State(limits): State<Arc<ConcurrencyLimits>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if super::paths::is_probe(request.uri().path()) {
-        return next.run(request).await;
-    }
-    let caller = Caller::of(&request);
-    match limits.acquire(caller) {
-        Ok(slot) => {
-            let response = next.run(request).await;
-            drop(slot);
-            response
-        }
-        Err(e) => {
-            tracing::warn!(code = e.code(), "request shed");
-            e.into_response()
-        }
-    }
-}
-
-/// Stops a request that runs past `REQUEST_TIMEOUT_MS` and answers `504 request_timeout`.
-pub async fn limit_time(State(limit): State<Duration>, request: Request, next: Next) -> Response {
-    match tokio::time::timeout(limit, next.run(request)).await {
+/// Runs `handler`, or answers `504 request_timeout` when it runs past `limit`
+/// (`REQUEST_TIMEOUT_MS`).
+pub async fn within(limit: Duration, handler: impl Future<Output = Response>) -> Response {
+    match tokio::time::timeout(limit, handler).await {
         Ok(response) => response,
         Err(_) => {
             tracing::warn!(limit_ms = limit.as_millis() as u64, "request timed out");

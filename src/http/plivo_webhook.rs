@@ -17,7 +17,7 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use chrono::Utc;
 use secrecy::ExposeSecret;
 
-use crate::http::error::ApiError;
+use crate::api_error::ApiError;
 use crate::http::AppState;
 use crate::plivo::signature::{verify_v2, verify_v3};
 use crate::plivo::webhook_params::InvalidParam;

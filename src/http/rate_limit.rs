@@ -3,25 +3,19 @@
 //! `Retry-After`. Every answer it lets through or refuses carries `RateLimit-Limit`,
 //! `RateLimit-Remaining` and `RateLimit-Reset` (seconds until the whole limit is available again).
 //!
-//! The probes and Plivo's callbacks (see [`is_open`]) are never limited.
+//! The open routes (probes, Plivo's callbacks, the console's files) are never limited (`gate.rs`).
 
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::Quota;
 
 use super::auth::Caller;
-use super::error::ApiError;
-use super::paths::is_open;
 
 type Limiter = governor::RateLimiter<
     Caller,
@@ -113,7 +107,8 @@ impl CallerRateLimiter {
         }
     }
 
-    fn set_headers(&self, headers: &mut HeaderMap, verdict: Verdict) {
+    /// Adds the `RateLimit-*` headers for `verdict` to an answer.
+    pub fn set_headers(&self, headers: &mut HeaderMap, verdict: Verdict) {
         headers.insert(RATELIMIT_LIMIT.clone(), HeaderValue::from(self.limit));
         headers.insert(
             RATELIMIT_REMAINING.clone(),
@@ -124,26 +119,6 @@ impl CallerRateLimiter {
             HeaderValue::from(verdict.reset_secs),
         );
     }
-}
-
-/// Applies the limit (when one is set) and adds the `RateLimit-*` headers.
-pub async fn limit_rate(
-    State(limiter): State<Arc<CallerRateLimiter>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if is_open(request.uri().path()) {
-        return next.run(request).await;
-    }
-    let caller = Caller::of(&request);
-    let verdict = limiter.check(caller);
-    let mut response = if verdict.allowed {
-        next.run(request).await
-    } else {
-        ApiError::rate_limited(verdict.retry_after_secs).into_response()
-    };
-    limiter.set_headers(response.headers_mut(), verdict);
-    response
 }
 
 #[cfg(test)]

@@ -1,10 +1,7 @@
 //! Headers every answer carries, errors included: no sniffing, no caching, no framing, no
 //! referrer, and a Content-Security-Policy that allows nothing (the API serves no pages).
 
-use axum::extract::Request;
-use axum::http::{header, HeaderName, HeaderValue};
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 
 /// The headers and their values.
 pub const SECURITY_HEADERS: [(HeaderName, &str); 5] = [
@@ -18,12 +15,9 @@ pub const SECURITY_HEADERS: [(HeaderName, &str); 5] = [
     ),
 ];
 
-/// Sets [`SECURITY_HEADERS`] on the answer, replacing any a handler set; the console's page and
-/// assets get its own policy instead (only `'self'`, see `routes/console.rs`).
-pub async fn security_headers(request: Request, next: Next) -> Response {
-    let console = super::routes::console::is_console_path(request.uri().path());
-    let mut response = next.run(request).await;
-    let headers = response.headers_mut();
+/// Sets [`SECURITY_HEADERS`] on an answer, replacing any a handler set; the console's page and
+/// assets (`console`) get its own policy instead (only `'self'`, see `routes/console.rs`).
+pub fn apply(headers: &mut HeaderMap, console: bool) {
     for (name, value) in SECURITY_HEADERS {
         headers.insert(name, HeaderValue::from_static(value));
     }
@@ -33,5 +27,4 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
             HeaderValue::from_static(super::routes::console::CONSOLE_CSP),
         );
     }
-    response
 }

@@ -3,7 +3,7 @@
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value};
 
-use super::error::ApiError;
+use crate::api_error::ApiError;
 use crate::domain::{parse_recipient, MediaUrl, OutboundMms, RawMms};
 pub use crate::send::SendRequest;
 

@@ -10,8 +10,8 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::sniff;
+use crate::api_error::ApiError;
 use crate::domain::MAX_MEDIA;
-use crate::http::error::ApiError;
 use crate::media_preflight::{MAX_MEDIA_BYTES, MAX_TOTAL_BYTES};
 use crate::plivo::MediaFile;
 

@@ -12,8 +12,8 @@ use axum::http::HeaderMap;
 
 use super::form::{message_too_large, read_multipart, FormRules, MultipartForm};
 use super::{upload, UploadedMedia};
+use crate::api_error::ApiError;
 use crate::domain::{Media, MediaId, OutboundMms};
-use crate::http::error::ApiError;
 use crate::http::send_request::BodyFormat;
 use crate::media_preflight::MAX_TOTAL_BYTES;
 use crate::plivo::{MediaFile, PlivoError, RetryingSender};

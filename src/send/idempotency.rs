@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use chrono::Utc;
 use sha2::{Digest, Sha256};
 
-use crate::http::error::ApiError;
+use crate::api_error::ApiError;
 use crate::store::{IdempotencyClaim, MessageStore};
 
 /// A request's `Idempotency-Key`, whose caller it belongs to, and what identifies the request.

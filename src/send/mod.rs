@@ -38,10 +38,10 @@ pub mod request;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::api_error::ApiError;
 use crate::config::Config;
 use crate::delivery::{callbacks, Delivery};
 use crate::domain::OutboundMms;
-use crate::http::error::ApiError;
 use crate::media_preflight::{AddressPolicy, MediaPreflight};
 use crate::plivo::{MessageContent, PlivoError};
 use crate::store::{NewMessage, StoreError};

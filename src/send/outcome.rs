@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use serde::Serialize;
 
 use super::idempotency::StoredAnswer;
-use crate::http::error::ApiError;
+use crate::api_error::ApiError;
 use crate::plivo::SendMessageResponse;
 
 /// The end of one [`super::Sender::send`].

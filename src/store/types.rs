@@ -300,6 +300,16 @@ pub struct OutboxStats {
     pub by_status: Vec<(MessageStatus, i64)>,
 }
 
+impl OutboxStats {
+    /// Seconds since the oldest message not yet handed to Plivo was accepted, `0` when there is
+    /// none (never negative, whatever the clocks say). Read by `GET /stats` and `GET /metrics`.
+    pub fn oldest_waiting_age_seconds(&self, now: DateTime<Utc>) -> f64 {
+        self.oldest_waiting.map_or(0.0, |at| {
+            (now - at).num_milliseconds().max(0) as f64 / 1000.0
+        })
+    }
+}
+
 /// The instances sharing Plivo's limits, as the database sees them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fleet {

@@ -7,7 +7,7 @@ use axum::extract::Path;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use crate::http::error::ApiError;
+use crate::api_error::ApiError;
 
 /// The Content-Security-Policy of the console and its assets: only this service's own scripts,
 /// styles, images and API (no inline script or style, nothing from elsewhere, no framing).

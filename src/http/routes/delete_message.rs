@@ -3,7 +3,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 
-use crate::http::error::ApiError;
+use crate::api_error::ApiError;
 use crate::http::openapi::ErrorResponse;
 use crate::http::routes::messages::truncate;
 use crate::http::AppState;

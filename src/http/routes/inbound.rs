@@ -8,9 +8,9 @@ use axum::Json;
 use chrono::Utc;
 use serde_json::{json, Value};
 
+use crate::api_error::ApiError;
 use crate::delivery::callbacks::inbound_forward;
 use crate::domain::mask;
-use crate::http::error::ApiError;
 use crate::http::openapi::ErrorResponse;
 use crate::http::plivo_webhook::verify;
 use crate::http::AppState;

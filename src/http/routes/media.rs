@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Serialize;
 
-use crate::http::error::ApiError;
+use crate::api_error::ApiError;
 use crate::http::openapi::ErrorResponse;
 use crate::http::AppState;
 use crate::media_upload::{self, form::FILE_PART, FormRules, UploadedMedia};

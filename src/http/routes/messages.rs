@@ -4,7 +4,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::Json;
 
 use super::message_views::{MessageList, MessageView};
-use crate::http::error::ApiError;
+use crate::api_error::ApiError;
 use crate::http::openapi::ErrorResponse;
 use crate::http::AppState;
 use crate::store::{Direction, MessageQuery, MessageStatus};

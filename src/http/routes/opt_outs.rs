@@ -4,7 +4,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::Json;
 
-use crate::http::error::ApiError;
+use crate::api_error::ApiError;
 use crate::http::openapi::ErrorResponse;
 use crate::http::AppState;
 use crate::optouts::{self, normalize_number};

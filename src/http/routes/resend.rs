@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
-use crate::http::error::ApiError;
+use crate::api_error::ApiError;
 use crate::http::openapi::ErrorResponse;
 use crate::http::AppState;
 use crate::store::ResendOutcome;

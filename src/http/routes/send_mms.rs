@@ -6,8 +6,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 
+use crate::api_error::ApiError;
 use crate::http::auth::Caller;
-use crate::http::error::ApiError;
 use crate::http::idempotency;
 use crate::http::openapi::ErrorResponse;
 use crate::http::send_request::parse_send_request;
@@ -73,7 +73,7 @@ async fn read_command(
     let max_upload = state.config.uploads.max_upload_bytes;
     let (format, body, multipart) = read_send_body(request, state, max_upload).await?;
     let request = parse_send_request(format, &body)?;
-    let scope = caller.and_then(|c| state.ops.auth().idempotency_scope(c));
+    let scope = caller.and_then(|c| state.auth.idempotency_scope(c));
     // An Idempotency-Key compares the fields and the files' bytes, not the raw multipart body.
     let compared = multipart.as_ref().map_or(&body[..], |m| &m.fingerprint[..]);
     Ok(SendCommand {

@@ -9,7 +9,7 @@ use axum::Json;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use crate::http::error::ApiError;
+use crate::api_error::ApiError;
 use crate::http::openapi::ErrorResponse;
 use crate::http::AppState;
 use crate::store::{MessageStatus, OutboxStats};
@@ -45,19 +45,11 @@ impl Stats {
             oldest_undelivered_at: stats
                 .oldest_waiting
                 .map(|at| at.to_rfc3339_opts(SecondsFormat::Millis, true)),
-            oldest_undelivered_age_seconds: oldest_undelivered_age_seconds(stats, now),
+            oldest_undelivered_age_seconds: stats.oldest_waiting_age_seconds(now),
             by_status,
             at: now.to_rfc3339_opts(SecondsFormat::Millis, true),
         }
     }
-}
-
-/// Seconds since the oldest message not yet handed to Plivo was accepted, `0` when there is none
-/// (never negative, whatever the clocks say). Shared by `GET /stats` and `GET /metrics`.
-pub fn oldest_undelivered_age_seconds(stats: &OutboxStats, now: DateTime<Utc>) -> f64 {
-    stats.oldest_waiting.map_or(0.0, |at| {
-        (now - at).num_milliseconds().max(0) as f64 / 1000.0
-    })
 }
 
 /// Queue depth, age of the oldest undelivered message and messages by status.
@@ -105,6 +97,6 @@ mod tests {
             oldest_waiting: Some(now + chrono::Duration::seconds(5)),
             ..OutboxStats::default()
         };
-        assert_eq!(oldest_undelivered_age_seconds(&skewed, now), 0.0);
+        assert_eq!(skewed.oldest_waiting_age_seconds(now), 0.0);
     }
 }

@@ -8,7 +8,7 @@ use axum::Json;
 use chrono::Utc;
 use serde_json::{json, Value};
 
-use crate::http::error::ApiError;
+use crate::api_error::ApiError;
 use crate::http::openapi::ErrorResponse;
 use crate::http::plivo_webhook::verify;
 use crate::http::AppState;
