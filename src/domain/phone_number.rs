@@ -1,8 +1,10 @@
 //! A recipient's phone number: E.164, valid, and in the United States or Canada.
 
 use std::fmt;
+use std::sync::LazyLock;
 
 use phonenumber::country;
+use phonenumber::metadata::Metadata;
 
 /// Why a string is not a [`PhoneNumber`] we can send MMS to.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -21,7 +23,25 @@ pub struct PhoneNumber(String);
 
 impl PhoneNumber {
     /// Parses an E.164 string and checks it is a valid US or Canadian number.
+    ///
+    /// A `+1` number whose ten digits match the US or Canadian numbering plan is accepted after one
+    /// check against those two regions' metadata ([`is_us_or_canadian`]); anything else (another
+    /// country, another `+1` region, an invalid number) takes the full `phonenumber` parse, which
+    /// says which of the two errors it is. Both paths give the same answer for every input (tested).
     pub fn parse(input: &str) -> Result<Self, PhoneNumberError> {
+        if let Some(national) = input.strip_prefix("+1") {
+            if national.len() == 10
+                && national.bytes().all(|b| b.is_ascii_digit())
+                && is_us_or_canadian(national)
+            {
+                return Ok(Self(input.to_owned()));
+            }
+        }
+        Self::parse_with_full_metadata(input)
+    }
+
+    /// The full parse: any E.164 number through `phonenumber`, then its region.
+    fn parse_with_full_metadata(input: &str) -> Result<Self, PhoneNumberError> {
         let number = parse_e164(input)?;
         match number.country().id() {
             Some(country::Id::US | country::Id::CA) => Ok(Self(input.to_owned())),
@@ -43,6 +63,41 @@ impl PhoneNumber {
     pub fn masked(&self) -> String {
         mask(&self.0)
     }
+}
+
+/// The United States' and Canada's metadata, looked up once.
+static NANP_REGIONS: LazyLock<[&'static Metadata; 2]> = LazyLock::new(|| {
+    let region = |id: &str| {
+        phonenumber::metadata::DATABASE
+            .by_id(id)
+            .unwrap_or_else(|| panic!("phonenumber's metadata has no region {id}"))
+    };
+    [region("US"), region("CA")]
+});
+
+/// Whether the ten digits after `+1` are a valid number of the United States or Canada: the
+/// check `phonenumber::is_valid` makes (the general pattern, then any number type's pattern), made
+/// once per region instead of for every `+1` region and then again for the region's id.
+fn is_us_or_canadian(national: &str) -> bool {
+    NANP_REGIONS.iter().any(|meta| {
+        let d = meta.descriptors();
+        d.general().is_match(national)
+            && [
+                d.premium_rate(),
+                d.toll_free(),
+                d.shared_cost(),
+                d.voip(),
+                d.personal_number(),
+                d.pager(),
+                d.uan(),
+                d.voicemail(),
+                d.fixed_line(),
+                d.mobile(),
+            ]
+            .into_iter()
+            .flatten()
+            .any(|desc| desc.is_match(national))
+    })
 }
 
 /// Parses any valid E.164 number, whatever its country (used for the sender number).
@@ -170,7 +225,36 @@ mod tests {
         assert!(msg.len() < 200, "{msg}");
     }
 
+    /// Every area code, with exchanges and lines that stress the patterns: the quick check and the
+    /// full parse agree on each.
+    #[test]
+    fn the_quick_check_agrees_with_the_full_parse_on_every_area_code() {
+        let mut accepted = 0;
+        for area in 0..1000 {
+            for rest in [
+                "2345678", "5550123", "1234567", "9112345", "2000000", "8765432",
+            ] {
+                let input = format!("+1{area:03}{rest}");
+                let quick = PhoneNumber::parse(&input);
+                let full = PhoneNumber::parse_with_full_metadata(&input);
+                assert_eq!(quick, full, "{input}");
+                accepted += usize::from(quick.is_ok());
+            }
+        }
+        // Most NANP area codes are American or Canadian; a check that accepts nothing agrees too.
+        assert!(accepted > 1000, "{accepted}");
+    }
+
     proptest! {
+        #[test]
+        fn the_quick_check_agrees_with_the_full_parse(digits in "[0-9]{10}") {
+            let input = format!("+1{digits}");
+            prop_assert_eq!(
+                PhoneNumber::parse(&input),
+                PhoneNumber::parse_with_full_metadata(&input)
+            );
+        }
+
         #[test]
         fn never_panics_and_accepts_only_plus_one(s in "\\PC{0,40}") {
             if let Ok(n) = PhoneNumber::parse(&s) {
