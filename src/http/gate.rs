@@ -253,7 +253,7 @@ mod tests {
             RouteClasses::new(&super::super::probe_routes(), &super::super::open_routes());
         assert!(classes.probes.contains("/health") && classes.probes.contains("/ready"));
         assert!(classes.open.contains("/webhooks/plivo/status"));
-        assert!(classes.open.contains("/console/{file}"));
+        assert!(classes.open.contains("/console/{asset}"));
         assert!(!classes.open.contains("/send-mms") && !classes.probes.contains("/metrics"));
         let unmatched = classes.of(None, "/webhooks/nothing");
         assert!(!unmatched.open && !unmatched.probe);
