@@ -7,7 +7,8 @@
 
 use chrono::Utc;
 
-use crate::domain::{parse_e164, OutboundMms};
+pub use crate::domain::normalize_number;
+use crate::domain::OutboundMms;
 use crate::metrics::Metrics;
 use crate::store::{MessageStore, OptOutAction, OptOutChange, OptOutSource, StoreError};
 
@@ -49,18 +50,6 @@ pub fn requested_action(message_intent: Option<&str>, text: Option<&str>) -> Opt
     } else {
         None
     }
-}
-
-/// A number as the opt-out list keeps it (E.164), from E.164 or from digits alone (as Plivo writes
-/// `From` and `To`, and as a path may carry it); `None` when it is not a valid number.
-pub fn normalize_number(input: &str) -> Option<String> {
-    let input = input.trim();
-    let e164 = if input.starts_with('+') {
-        input.to_owned()
-    } else {
-        format!("+{input}")
-    };
-    parse_e164(&e164).ok().map(|_| e164)
 }
 
 /// **The send paths' opt-out check**: which of `recipients` (E.164) are opted out, in the order

@@ -7,9 +7,7 @@
 //! store (the SQLite writer thread above all) for more than one batch at a time, so sends during a
 //! purge keep their latency. The batch size adapts to keep each batch near [`TARGET_BATCH_TIME`].
 
-mod metrics;
-
-pub use metrics::RetentionMetrics;
+pub use crate::metrics::RetentionMetrics;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
