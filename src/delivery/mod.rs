@@ -1,6 +1,7 @@
 //! Delivering messages accepted for later: the store's outbox, the delivery workers
 //! (`worker.rs`) that take messages from it and send them through Plivo, the fleet of instances
-//! sharing Plivo's limits (`fleet.rs`), and the status events posted to callers (`callbacks.rs`).
+//! sharing Plivo's limits (`fleet.rs`), and the status events posted to callers (`callbacks.rs`);
+//! the workers and the status events share one poll loop (`poller.rs`).
 //!
 //! The send use case itself (checks, recording, the synchronous call) lives in [`crate::send`].
 
@@ -9,6 +10,7 @@ pub mod callbacks;
 pub mod fleet;
 // --- per-sender pacing ---
 pub mod pacing;
+mod poller;
 // --- resend ---
 mod resend;
 // --- reconciliation ---
