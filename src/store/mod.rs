@@ -10,6 +10,7 @@
 
 mod cursor;
 mod db;
+mod dialect;
 mod error;
 mod inbound;
 mod pg_maintenance;

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
 
+use super::dialect::Dialect;
 use super::sql_store::{SqlStore, Writes};
 use super::{StoreError, MIGRATOR};
 
@@ -21,5 +22,9 @@ pub(crate) async fn open(url: &str) -> Result<SqlStore, StoreError> {
     MIGRATOR.run(&pool).await?;
     // --- retention: autovacuum settings for constant inserts and deletes ---
     super::pg_maintenance::tune(&pool).await;
-    Ok(SqlStore::new(pool.clone(), Writes::Direct(pool)))
+    Ok(SqlStore::new(
+        pool.clone(),
+        Writes::Direct(pool),
+        Dialect::Postgres,
+    ))
 }

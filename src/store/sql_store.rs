@@ -9,6 +9,7 @@ use futures::future::BoxFuture;
 use sqlx::AnyPool;
 
 use super::db::Db;
+use super::dialect::Dialect;
 
 use super::sql::{self, MessageKey};
 use super::writer::{Work, Writer};
@@ -39,11 +40,17 @@ pub(crate) enum Writes {
 pub(crate) struct SqlStore {
     reads: AnyPool,
     writes: Writes,
+    /// The SQL the database speaks, as the opener chose it.
+    dialect: Dialect,
 }
 
 impl SqlStore {
-    pub(crate) fn new(reads: AnyPool, writes: Writes) -> SqlStore {
-        SqlStore { reads, writes }
+    pub(crate) fn new(reads: AnyPool, writes: Writes, dialect: Dialect) -> SqlStore {
+        SqlStore {
+            reads,
+            writes,
+            dialect,
+        }
     }
 
     /// Runs `work` in a write transaction and returns its result once committed.
@@ -218,11 +225,11 @@ impl MessageStore for SqlStore {
         limit: u32,
     ) -> Result<Vec<ClaimedMessage>, StoreError> {
         let owner = owner.to_owned();
-        let skip_locked = matches!(self.writes, Writes::Direct(_));
+        let dialect = self.dialect;
         self.write(move |c| {
-            Box::pin(async move {
-                sql::claim_due(c, &owner, now, lease_until, limit, skip_locked).await
-            })
+            Box::pin(
+                async move { sql::claim_due(c, &owner, now, lease_until, limit, dialect).await },
+            )
         })
         .await
     }
@@ -431,10 +438,10 @@ impl MessageStore for SqlStore {
         latest: DateTime<Utc>,
     ) -> Result<SlotGrant, StoreError> {
         let sender = sender.to_owned();
-        let lock = matches!(self.writes, Writes::Direct(_));
+        let dialect = self.dialect;
         self.write(move |c| {
             Box::pin(async move {
-                sql::reserve_sender_slots(c, &sender, count, interval, now, latest, lock).await
+                sql::reserve_sender_slots(c, &sender, count, interval, now, latest, dialect).await
             })
         })
         .await
@@ -448,11 +455,11 @@ impl MessageStore for SqlStore {
         interval: std::time::Duration,
     ) -> Result<(), StoreError> {
         let (messages, requests) = (messages.to_vec(), requests.to_vec());
-        let lock = matches!(self.writes, Writes::Direct(_));
+        let dialect = self.dialect;
         self.write(move |c| {
             Box::pin(async move {
                 let now = Utc::now();
-                sql::enqueue_paced(c, &messages, deadline, &requests, interval, now, lock).await
+                sql::enqueue_paced(c, &messages, deadline, &requests, interval, now, dialect).await
             })
         })
         .await

@@ -10,6 +10,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AnyConnection, Executor};
 
+use super::dialect::Dialect;
 use super::sql_store::{SqlStore, Writes};
 use super::writer::Writer;
 use super::{StoreError, MIGRATOR};
@@ -70,6 +71,7 @@ pub(crate) async fn open(url: &str, max_batch: usize) -> Result<SqlStore, StoreE
     Ok(SqlStore::new(
         reads,
         Writes::Grouped(Writer::spawn(writer, max_batch)?),
+        Dialect::Sqlite,
     ))
 }
 

@@ -2,6 +2,7 @@
 //! instances that share Plivo's limits.
 
 use crate::store::db::{query, query_scalar, Db};
+use crate::store::dialect::Dialect;
 use chrono::{DateTime, Utc};
 
 use super::messages::{append_event, insert_queued_for_delivery, record_from_row, MESSAGE_COLUMNS};
@@ -28,21 +29,18 @@ pub(crate) async fn enqueue_messages(
 
 /// Leases up to `limit` due messages to `owner`. `accepted` ones move to `sending`; ones whose
 /// previous lease ran out are flagged `outcome_unknown` (that attempt may have reached Plivo).
-/// `skip_locked` adds PostgreSQL's `FOR UPDATE SKIP LOCKED`, so instances don't queue on each other.
+/// On PostgreSQL the candidates are locked, skipping locked ones, so instances don't queue on each
+/// other.
 pub(crate) async fn claim_due(
     conn: &mut dyn Db,
     owner: &str,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
     limit: u32,
-    skip_locked: bool,
+    dialect: Dialect,
 ) -> Result<Vec<ClaimedMessage>, StoreError> {
     let now = micros(now);
-    let lock = if skip_locked {
-        " FOR UPDATE SKIP LOCKED"
-    } else {
-        ""
-    };
+    let lock = dialect.for_update_skip_locked();
     let candidates = query(&format!(
         "SELECT id, lease_until, status FROM messages WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= $1 \
          AND (lease_until IS NULL OR lease_until < $1) ORDER BY next_attempt_at, id LIMIT $2{lock}"
