@@ -18,7 +18,7 @@ use super::poller::{OnStop, Poller};
 use crate::media_preflight::resolver::FilteringResolver;
 use crate::media_preflight::{literal_ip, AddressPolicy};
 use crate::store::{
-    CallbackAttempt, EventKind, MessageStore, NewForward, NewInbound, PendingCallback, StoreError,
+    CallbackAttempt, EventKind, NewForward, NewInbound, PendingCallback, Store, StoreError,
 };
 
 /// The signature header.
@@ -135,7 +135,7 @@ pub fn url_allowed(url: &str, policy: &AddressPolicy) -> bool {
 /// Posts due events until `stop`; an event is retried for `retry_window` from when it occurred
 /// (or was requeued by `POST /callbacks/redeliver`), then marked exhausted.
 pub async fn run(
-    store: Arc<dyn MessageStore>,
+    store: Arc<Store>,
     secret: Option<SecretString>,
     allow_private: bool,
     retry_window: Duration,
@@ -207,7 +207,7 @@ fn status_body(event: &PendingCallback) -> Vec<u8> {
 }
 
 async fn post(
-    store: &Arc<dyn MessageStore>,
+    store: &Arc<Store>,
     http: &reqwest::Client,
     secret: &SecretString,
     event: &PendingCallback,

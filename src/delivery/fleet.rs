@@ -9,14 +9,14 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::plivo::Limiter;
-use crate::store::{Fleet, MessageStore, StoreError};
+use crate::store::{Fleet, Store, StoreError};
 
 /// How often an instance records its heartbeat.
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
 
 /// Records one heartbeat and applies what it learns to the limiter.
 pub async fn beat(
-    store: &Arc<dyn MessageStore>,
+    store: &Arc<Store>,
     limiter: &Limiter,
     instance: &str,
 ) -> Result<Fleet, StoreError> {
@@ -31,11 +31,7 @@ pub async fn beat(
 
 /// Joins the fleet. When others are already running, sending waits two heartbeats so that they
 /// have shrunk their share before this instance takes its own.
-pub async fn join(
-    store: &Arc<dyn MessageStore>,
-    limiter: &Limiter,
-    instance: &str,
-) -> Result<(), StoreError> {
+pub async fn join(store: &Arc<Store>, limiter: &Limiter, instance: &str) -> Result<(), StoreError> {
     let fleet = beat(store, limiter, instance).await?;
     if fleet.live > 1 {
         limiter.pause_until(Instant::now() + 2 * HEARTBEAT);
@@ -45,7 +41,7 @@ pub async fn join(
 
 /// Beats until `stop`, then leaves the fleet.
 pub async fn run(
-    store: Arc<dyn MessageStore>,
+    store: Arc<Store>,
     limiter: Arc<Limiter>,
     instance: String,
     mut stop: watch::Receiver<bool>,

@@ -24,12 +24,12 @@ use chrono::Utc;
 use tokio::sync::Notify;
 
 use crate::plivo::RetryingSender;
-use crate::store::{MessageStatus, MessageStore, NewMessage, StatusUpdate, StoreError};
+use crate::store::{MessageStatus, NewMessage, StatusUpdate, Store, StoreError};
 
 /// The store and the Plivo client, shared by the send service and the delivery workers.
 #[derive(Clone)]
 pub struct Delivery {
-    store: Arc<dyn MessageStore>,
+    store: Arc<Store>,
     plivo: RetryingSender,
     message_ttl: Duration,
     work_arrived: Arc<Notify>,
@@ -42,7 +42,7 @@ pub struct Delivery {
 
 impl Delivery {
     /// Combines a store and the Plivo client; asynchronous messages expire after `message_ttl`.
-    pub fn new(store: Arc<dyn MessageStore>, plivo: RetryingSender, message_ttl: Duration) -> Self {
+    pub fn new(store: Arc<Store>, plivo: RetryingSender, message_ttl: Duration) -> Self {
         Self {
             store,
             plivo,
@@ -60,7 +60,7 @@ impl Delivery {
     }
 
     /// The message store.
-    pub fn store(&self) -> &Arc<dyn MessageStore> {
+    pub fn store(&self) -> &Arc<Store> {
         &self.store
     }
 

@@ -17,7 +17,7 @@ use crate::domain::{Media, MediaId, OutboundMms};
 use crate::http::send_request::BodyFormat;
 use crate::media_preflight::MAX_TOTAL_BYTES;
 use crate::plivo::{MediaFile, PlivoError, RetryingSender};
-use crate::store::MessageStore;
+use crate::store::Store;
 
 /// The fields a multipart send takes besides `file` parts (those of the form body).
 pub const SEND_FIELDS: &[&str] = &[
@@ -166,7 +166,7 @@ pub async fn read_send_body<S: Send + Sync>(
 
 /// Records the uploads on each stored message; a failure is logged (the messages are sent with
 /// their media ids whatever happens here).
-pub async fn record_uploads(store: &dyn MessageStore, ids: Vec<String>, uploads: &[UploadedMedia]) {
+pub async fn record_uploads(store: &Store, ids: Vec<String>, uploads: &[UploadedMedia]) {
     if uploads.is_empty() {
         return;
     }
