@@ -1,5 +1,7 @@
 //! Instances that share one database share Plivo's limits: each records a heartbeat every second,
-//! takes an equal share of the limits, and honours a pause any of them asked for after a 429.
+//! takes an equal share of the limits, and honours a pause any of them asked for after a 429. The
+//! `send` command takes part too, for as long as it runs; a pause it (or any instance) is under
+//! when it leaves stays recorded for the others until it is over.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,7 +41,8 @@ pub async fn join(store: &Arc<Store>, limiter: &Limiter, instance: &str) -> Resu
     Ok(())
 }
 
-/// Beats until `stop`, then leaves the fleet.
+/// Beats until `stop`, then leaves the fleet, leaving behind a pause still in force (a `send`
+/// that gave up on a 429 exits before its next heartbeat could tell the others).
 pub async fn run(
     store: Arc<Store>,
     limiter: Arc<Limiter>,
@@ -60,7 +63,8 @@ pub async fn run(
             tracing::warn!(error = %e, "could not record this instance's heartbeat");
         }
     }
-    if let Err(e) = store.leave(&instance).await {
+    let pause = limiter.paused_until().map(to_utc);
+    if let Err(e) = store.leave(&instance, Utc::now(), pause).await {
         tracing::warn!(error = %e, "could not leave the fleet");
     }
 }

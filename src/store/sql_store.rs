@@ -323,7 +323,8 @@ impl Store {
     }
 
     /// Records this instance's heartbeat (with any pause it asks for after a 429) and returns how
-    /// many instances share Plivo's limits and the latest pause any of them asked for.
+    /// many instances share Plivo's limits and the latest pause any of them asked for (also one
+    /// that has left since, while its pause lasts).
     pub async fn heartbeat(
         &self,
         instance: &str,
@@ -337,11 +338,19 @@ impl Store {
         .await
     }
 
-    /// Removes this instance from the fleet.
-    pub async fn leave(&self, instance: &str) -> Result<(), StoreError> {
+    /// Removes this instance from the fleet; a pause it asked for after a 429 (`pause_until`, if
+    /// later than `now`) stays for the others until it is over.
+    pub async fn leave(
+        &self,
+        instance: &str,
+        now: DateTime<Utc>,
+        pause_until: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
         let instance = instance.to_owned();
-        self.write(move |c| Box::pin(async move { sql::leave(c, &instance).await }))
-            .await
+        self.write(move |c| {
+            Box::pin(async move { sql::leave(c, &instance, now, pause_until).await })
+        })
+        .await
     }
 
     /// Leases due status events, at most one per message (the earliest pending), so that each

@@ -202,7 +202,8 @@ pub(crate) async fn outbox_stats(conn: &mut dyn Db) -> Result<OutboxStats, Store
     })
 }
 
-/// Records this instance's heartbeat (and any pause it wants after a 429) and reads the fleet.
+/// Records this instance's heartbeat (and any pause it wants after a 429) and reads the fleet: the
+/// live instances, and the latest pause still recorded, also by one that has left since.
 pub(crate) async fn heartbeat(
     conn: &mut dyn Db,
     instance: &str,
@@ -219,12 +220,16 @@ pub(crate) async fn heartbeat(
     .bind(pause_until.map(micros))
     .execute(&mut *conn)
     .await?;
-    query("DELETE FROM instances WHERE heartbeat_at < $1")
-        .bind(now - 10 * LIVE_WITHIN_MICROS)
-        .execute(&mut *conn)
-        .await?;
+    query(
+        "DELETE FROM instances WHERE heartbeat_at < $1 AND (pause_until IS NULL OR pause_until < $2)",
+    )
+    .bind(now - 10 * LIVE_WITHIN_MICROS)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
     let row = query(
-        "SELECT COUNT(*) AS live, MAX(pause_until) AS pause FROM instances WHERE heartbeat_at >= $1",
+        "SELECT COUNT(CASE WHEN heartbeat_at >= $1 THEN 1 END) AS live, MAX(pause_until) AS pause \
+         FROM instances",
     )
     .bind(now - LIVE_WITHIN_MICROS)
     .fetch_one(&mut *conn)
@@ -240,11 +245,29 @@ pub(crate) async fn heartbeat(
     })
 }
 
-/// Removes this instance from the fleet (clean shutdown).
-pub(crate) async fn leave(conn: &mut dyn Db, instance: &str) -> Result<(), StoreError> {
-    query("DELETE FROM instances WHERE id = $1")
-        .bind(instance)
-        .execute(&mut *conn)
-        .await?;
+/// Removes this instance from the fleet (clean shutdown). A pause it asked for after a 429 that
+/// lasts past `now` stays for the others to honour: its row is kept, no longer live (heartbeat 0),
+/// until the pause is over.
+pub(crate) async fn leave(
+    conn: &mut dyn Db,
+    instance: &str,
+    now: DateTime<Utc>,
+    pause_until: Option<DateTime<Utc>>,
+) -> Result<(), StoreError> {
+    match pause_until.filter(|until| *until > now) {
+        Some(until) => {
+            query("UPDATE instances SET heartbeat_at = 0, pause_until = $2 WHERE id = $1")
+                .bind(instance)
+                .bind(micros(until))
+                .execute(&mut *conn)
+                .await?
+        }
+        None => {
+            query("DELETE FROM instances WHERE id = $1")
+                .bind(instance)
+                .execute(&mut *conn)
+                .await?
+        }
+    };
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! both backends.
 
 mod concurrency;
+mod fleet;
 mod keys;
 mod listing;
 mod messages;
@@ -14,6 +15,7 @@ mod reconcile;
 mod uploads;
 
 pub use concurrency::*;
+pub use fleet::*;
 pub use keys::*;
 pub use listing::*;
 pub use messages::*;
