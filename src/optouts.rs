@@ -10,7 +10,7 @@ use chrono::Utc;
 pub use crate::domain::normalize_number;
 use crate::domain::OutboundMms;
 use crate::metrics::Metrics;
-use crate::store::{MessageStore, OptOutAction, OptOutChange, OptOutSource, StoreError};
+use crate::store::{OptOutAction, OptOutChange, OptOutSource, Store, StoreError};
 
 /// Whole-text keywords that opt a number out (compared trimmed, in any case, a trailing `.` or `!`
 /// ignored).
@@ -56,7 +56,7 @@ pub fn requested_action(message_intent: Option<&str>, text: Option<&str>) -> Opt
 /// given. Call it before anything is recorded; a refused send counts in
 /// `mms_gateway_sends_refused_opted_out_total` (one per refused recipient).
 pub async fn opted_out_recipients(
-    store: &dyn MessageStore,
+    store: &Store,
     metrics: &Metrics,
     recipients: &[&str],
 ) -> Result<Vec<String>, StoreError> {
@@ -72,7 +72,7 @@ pub async fn opted_out_recipients(
 /// [`opted_out_recipients`] for the messages of one send: the ones that may go out, in order, and
 /// the recipients left out.
 pub async fn screen(
-    store: &dyn MessageStore,
+    store: &Store,
     metrics: &Metrics,
     messages: Vec<OutboundMms>,
 ) -> Result<(Vec<OutboundMms>, Vec<String>), StoreError> {
@@ -91,7 +91,7 @@ pub async fn screen(
 /// Records a change (from the API, or Plivo's error 200) and counts it; returns whether anything
 /// changed.
 pub async fn change(
-    store: &dyn MessageStore,
+    store: &Store,
     metrics: &Metrics,
     number: &str,
     action: OptOutAction,
@@ -114,7 +114,7 @@ pub async fn change(
 /// from Plivo (status callback, Get or List Message) with that error code. `to` is the message's
 /// recipient, E.164 or digits.
 pub async fn learn_from_plivo_error(
-    store: &dyn MessageStore,
+    store: &Store,
     metrics: &Metrics,
     to: &str,
     error_code: Option<&str>,

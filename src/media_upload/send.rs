@@ -15,7 +15,7 @@ use crate::api_error::ApiError;
 use crate::domain::{Media, MediaId, OutboundMms};
 use crate::media_preflight::MAX_TOTAL_BYTES;
 use crate::plivo::{MediaFile, PlivoError, RetryingSender};
-use crate::store::MessageStore;
+use crate::store::Store;
 
 /// The fields a multipart send takes besides `file` parts (those of the form body).
 pub const SEND_FIELDS: &[&str] = &[
@@ -146,7 +146,7 @@ fn with_uploaded(mms: &OutboundMms, ids: &[MediaId]) -> Result<OutboundMms, Pliv
 
 /// Records the uploads on each stored message; a failure is logged (the messages are sent with
 /// their media ids whatever happens here).
-pub async fn record_uploads(store: &dyn MessageStore, ids: Vec<String>, uploads: &[UploadedMedia]) {
+pub async fn record_uploads(store: &Store, ids: Vec<String>, uploads: &[UploadedMedia]) {
     if uploads.is_empty() {
         return;
     }
