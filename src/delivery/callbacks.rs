@@ -15,8 +15,8 @@ use sha2::Sha256;
 use tokio::sync::watch;
 
 use super::poller::{OnStop, Poller};
+use crate::address_policy::AddressPolicy;
 use crate::media_preflight::resolver::FilteringResolver;
-use crate::media_preflight::{literal_ip, AddressPolicy};
 use crate::store::{
     CallbackAttempt, EventKind, NewForward, NewInbound, PendingCallback, Store, StoreError,
 };
@@ -115,23 +115,6 @@ pub fn next_delay(attempts: u32, jitter: f64) -> Duration {
         .min(MAX_BACKOFF)
 }
 
-/// The addresses status events may go to: public ones only, unless `CALLBACK_ALLOW_PRIVATE`.
-pub fn address_policy(allow_private: bool) -> AddressPolicy {
-    AddressPolicy {
-        allow_private,
-        treat_as_public: Vec::new(),
-    }
-}
-
-/// Whether `url` names a host this service may post to, as far as can be told without DNS: an
-/// address literal must be allowed by `policy` (names are checked when resolved).
-pub fn url_allowed(url: &str, policy: &AddressPolicy) -> bool {
-    match url::Url::parse(url) {
-        Ok(url) => literal_ip(&url).is_none_or(|ip| policy.allows(ip)),
-        Err(_) => false,
-    }
-}
-
 /// Posts due events until `stop`; an event is retried for `retry_window` from when it occurred
 /// (or was requeued by `POST /callbacks/redeliver`), then marked exhausted.
 pub async fn run(
@@ -147,7 +130,7 @@ pub async fn run(
         );
         return;
     };
-    let policy = Arc::new(address_policy(allow_private));
+    let policy = Arc::new(AddressPolicy::public_only_unless(allow_private));
     let http = match reqwest::Client::builder()
         .timeout(POST_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
@@ -180,7 +163,7 @@ pub async fn run(
     };
     let handle = |event: PendingCallback, _stop| {
         let (store, http, secret) = (store.clone(), http.clone(), secret.clone());
-        let allowed = url_allowed(&event.callback_url, &policy);
+        let allowed = policy.allows_url(&event.callback_url);
         async move {
             if let Err(e) = post(&store, &http, &secret, &event, allowed, retry_window).await {
                 tracing::warn!(error = %e, "could not record a status event try");

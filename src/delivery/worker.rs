@@ -20,7 +20,7 @@ use super::poller::{OnStop, Poller};
 use super::{update, Delivery};
 use crate::config::reconcile::PlivoLog;
 use crate::plivo::retry::backoff;
-use crate::plivo::{AttemptError, AttemptOutcome, MessageContent, PlivoError};
+use crate::plivo::{AttemptError, AttemptOutcome, MessageContent, PlivoError, MIN_MESSAGE_EXPIRY};
 use crate::store::{ClaimedMessage, MessageStatus, StoreError};
 
 /// How a worker runs.
@@ -143,9 +143,9 @@ async fn try_deliver(
             .await_reconcile(owner, &m.record.id, now, detail, plivo_log)
             .await?;
     }
-    // With less than MIN_EXPIRY left, Plivo could not be given a valid `message_expiry`.
+    // With less than MIN_MESSAGE_EXPIRY left, Plivo could not be given a valid `message_expiry`.
     let (expired, live): (Vec<_>, Vec<_>) = group.into_iter().partition(|m| {
-        m.deadline - now < chrono::Duration::from_std(MIN_EXPIRY).unwrap_or_default()
+        m.deadline - now < chrono::Duration::from_std(MIN_MESSAGE_EXPIRY).unwrap_or_default()
     });
     for m in &expired {
         let mut failed = update(MessageStatus::Failed);
@@ -261,16 +261,11 @@ async fn try_deliver(
     Ok(())
 }
 
-/// `message_expiry` for `left` to the deadline: whole seconds, rounded down, within Plivo's
-/// 5 to 10,799.
+/// `message_expiry` for `left` to the deadline: whole seconds, rounded down (the body keeps it
+/// within Plivo's range, [`crate::plivo::SendMessageBody::with_message_expiry`]).
 pub(crate) fn message_expiry(left: chrono::Duration) -> u64 {
-    u64::try_from(left.num_seconds())
-        .unwrap_or(0)
-        .clamp(5, 10_799)
+    u64::try_from(left.num_seconds()).unwrap_or(0)
 }
-
-/// The least `message_expiry` Plivo takes; a message with less time left is not sent.
-const MIN_EXPIRY: Duration = Duration::from_secs(5);
 
 #[cfg(test)]
 mod tests {

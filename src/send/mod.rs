@@ -40,7 +40,7 @@ use std::time::Duration;
 
 use crate::api_error::ApiError;
 use crate::config::Config;
-use crate::delivery::{callbacks, Delivery};
+use crate::delivery::Delivery;
 use crate::domain::OutboundMms;
 use crate::media_preflight::{AddressPolicy, MediaPreflight};
 use crate::plivo::{MessageContent, PlivoError, MIN_MESSAGE_EXPIRY};
@@ -79,7 +79,9 @@ impl Sender {
         Self {
             inner: Arc::new(Inner {
                 delivery,
-                callback_policy: callbacks::address_policy(config.delivery.callback_allow_private),
+                callback_policy: AddressPolicy::public_only_unless(
+                    config.delivery.callback_allow_private,
+                ),
                 callbacks_signed: config.delivery.webhook_signing_secret.is_some(),
                 preflight,
                 in_flight: InFlight::default(),
@@ -186,7 +188,7 @@ impl Sender {
         let invalid = |message: &str| {
             ApiError::bad_request("invalid_field", message.to_owned()).with_field("callbackUrl")
         };
-        if !callbacks::url_allowed(url, &self.inner.callback_policy) {
+        if !self.inner.callback_policy.allows_url(url) {
             return Err(invalid(
                 "callbackUrl points to a loopback, private or otherwise non-public address.",
             ));
