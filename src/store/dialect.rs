@@ -21,6 +21,16 @@ impl Dialect {
         }
     }
 
+    /// The statement that makes a read-only transaction see one snapshot for all its reads, when
+    /// the database needs one (PostgreSQL's default gives each statement its own; in SQLite a
+    /// transaction's reads share one snapshot already).
+    pub(crate) fn snapshot_reads(self) -> Option<&'static str> {
+        match self {
+            Dialect::Sqlite => None,
+            Dialect::Postgres => Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"),
+        }
+    }
+
     /// As [`Dialect::for_update`], skipping rows another transaction holds (claiming work, so
     /// that instances do not queue on each other).
     pub(crate) fn for_update_skip_locked(self) -> &'static str {
@@ -38,6 +48,10 @@ mod tests {
     #[test]
     fn only_postgres_locks_rows() {
         assert_eq!(Dialect::Sqlite.for_update(), "");
+        assert_eq!(Dialect::Sqlite.snapshot_reads(), None);
+        assert!(Dialect::Postgres
+            .snapshot_reads()
+            .is_some_and(|s| s.contains("REPEATABLE READ")));
         assert_eq!(Dialect::Sqlite.for_update_skip_locked(), "");
         assert_eq!(Dialect::Postgres.for_update(), " FOR UPDATE");
         assert_eq!(

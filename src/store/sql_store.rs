@@ -318,8 +318,15 @@ impl Store {
 
     /// Outbox depth, the oldest message not yet handed to Plivo, and counts by status.
     pub async fn outbox_stats(&self) -> Result<OutboxStats, StoreError> {
-        let mut conn = self.reads.acquire().await?;
-        sql::outbox_stats(&mut *conn).await
+        // One snapshot for every number: counts read a moment apart could show one message in
+        // two statuses (`accepted`, then `sending` once a worker took it).
+        let mut tx = self.reads.begin().await?;
+        if let Some(snapshot) = self.dialect.snapshot_reads() {
+            sqlx::query(snapshot).execute(&mut *tx).await?;
+        }
+        let stats = sql::outbox_stats(&mut *tx).await?;
+        tx.rollback().await?;
+        Ok(stats)
     }
 
     /// Records this instance's heartbeat (with any pause it asks for after a 429) and returns how
