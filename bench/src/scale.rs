@@ -6,15 +6,21 @@
 //!                 [--pending 300000] [--concurrency 64] [--duration 8] [--warmup 2]
 //! ```
 //!
-//! For each store (`empty`, then the big one): the service migrates a fresh SQLite file, the
-//! generator (`prefill.rs`) writes the messages straight into it, and a release service
-//! (`RETENTION_DAYS=36500`: nothing is purged yet) answers, in order: `sync`, `async` (then the
-//! outbox drains), `GET /messages` unfiltered, by `status`, by `recipientNumber`, and `GET /metrics`.
-//! Then `pending` messages still `sent` are added (the same number to both stores) and a burst of
-//! signed status callbacks moves them to `delivered`, each callback naming another message. Last,
-//! the big store restarts with `RETENTION_DAYS=purge-days` (the oldest fifth of a 50-day spread):
-//! the purge starts at once, and `sync` runs during it; the p99 is compared with `sync` on the same
-//! store without a purge.
+//! The generator (`prefill.rs`) writes the messages straight into each store once the service has
+//! migrated it. Then both services run at once (`RETENTION_DAYS=36500`: nothing is purged yet) and
+//! each scenario alternates between them, empty, big, big, empty, half the time each, so that the
+//! load of other work on the machine falls on both alike: `sync`, `async` (then the outbox drains),
+//! `GET /messages` unfiltered, by `status`, by `recipientNumber`, by both (a person's delivered
+//! messages), `GET /metrics` at full concurrency and with one scraper. Beside each latency, the
+//! service's CPU time per request, which other people's load moves far less. Then `pending`
+//! messages still `sent` are added to both stores and a burst of signed status callbacks moves them
+//! to `delivered`, each callback naming another message. Last, `sync` on the big store, then the
+//! big store restarts with `RETENTION_DAYS=purge-days` (the oldest fifth of a 50-day spread): the
+//! purge starts at once, `sync` runs in back-to-back windows while it does, and its p99 is compared
+//! with `sync` just before.
+//!
+//! `mms-bench prefill` keeps a generated store and `mms-bench get` loads a running service with one
+//! scenario, to measure or profile one figure by hand.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
