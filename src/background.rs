@@ -14,7 +14,7 @@ use crate::delivery::{callbacks, fleet, reconcile};
 use crate::http::AppState;
 use crate::metrics::{Metrics, MetricsSource};
 use crate::plivo::Limiter;
-use crate::store::MessageStore;
+use crate::store::Store;
 
 /// Running background tasks.
 pub struct Background {
@@ -153,7 +153,7 @@ impl Background {
 }
 
 /// The store's numbers for `GET /metrics`.
-pub struct StoreMetrics(pub Arc<dyn MessageStore>);
+pub struct StoreMetrics(pub Arc<Store>);
 
 #[async_trait]
 impl MetricsSource for StoreMetrics {

@@ -2,6 +2,7 @@
 //!
 //! The binary (`src/main.rs`) only parses the command line and calls into this library.
 
+pub mod address_policy;
 pub mod api_error;
 pub mod background;
 pub mod cli;

@@ -7,9 +7,10 @@
 
 use chrono::Utc;
 
-use crate::domain::{parse_e164, OutboundMms};
+pub use crate::domain::normalize_number;
+use crate::domain::OutboundMms;
 use crate::metrics::Metrics;
-use crate::store::{MessageStore, OptOutAction, OptOutChange, OptOutSource, StoreError};
+use crate::store::{OptOutAction, OptOutChange, OptOutSource, Store, StoreError};
 
 /// Whole-text keywords that opt a number out (compared trimmed, in any case, a trailing `.` or `!`
 /// ignored).
@@ -51,23 +52,11 @@ pub fn requested_action(message_intent: Option<&str>, text: Option<&str>) -> Opt
     }
 }
 
-/// A number as the opt-out list keeps it (E.164), from E.164 or from digits alone (as Plivo writes
-/// `From` and `To`, and as a path may carry it); `None` when it is not a valid number.
-pub fn normalize_number(input: &str) -> Option<String> {
-    let input = input.trim();
-    let e164 = if input.starts_with('+') {
-        input.to_owned()
-    } else {
-        format!("+{input}")
-    };
-    parse_e164(&e164).ok().map(|_| e164)
-}
-
 /// **The send paths' opt-out check**: which of `recipients` (E.164) are opted out, in the order
 /// given. Call it before anything is recorded; a refused send counts in
 /// `mms_gateway_sends_refused_opted_out_total` (one per refused recipient).
 pub async fn opted_out_recipients(
-    store: &dyn MessageStore,
+    store: &Store,
     metrics: &Metrics,
     recipients: &[&str],
 ) -> Result<Vec<String>, StoreError> {
@@ -83,7 +72,7 @@ pub async fn opted_out_recipients(
 /// [`opted_out_recipients`] for the messages of one send: the ones that may go out, in order, and
 /// the recipients left out.
 pub async fn screen(
-    store: &dyn MessageStore,
+    store: &Store,
     metrics: &Metrics,
     messages: Vec<OutboundMms>,
 ) -> Result<(Vec<OutboundMms>, Vec<String>), StoreError> {
@@ -102,7 +91,7 @@ pub async fn screen(
 /// Records a change (from the API, or Plivo's error 200) and counts it; returns whether anything
 /// changed.
 pub async fn change(
-    store: &dyn MessageStore,
+    store: &Store,
     metrics: &Metrics,
     number: &str,
     action: OptOutAction,
@@ -125,7 +114,7 @@ pub async fn change(
 /// from Plivo (status callback, Get or List Message) with that error code. `to` is the message's
 /// recipient, E.164 or digits.
 pub async fn learn_from_plivo_error(
-    store: &dyn MessageStore,
+    store: &Store,
     metrics: &Metrics,
     to: &str,
     error_code: Option<&str>,

@@ -59,11 +59,7 @@ pub fn build_plivo(
 // --- sender pool and per-sender pacing ---
 /// The store and Plivo, sending from the configured sender pool, paced per sender when
 /// `PLIVO_SENDER_MPS` is set.
-fn new_delivery(
-    config: &Config,
-    store: Arc<dyn store::MessageStore>,
-    plivo: RetryingSender,
-) -> Delivery {
+fn new_delivery(config: &Config, store: Arc<store::Store>, plivo: RetryingSender) -> Delivery {
     let mut delivery = Delivery::new(store.clone(), plivo, config.delivery.message_ttl)
         .with_senders(crate::senders::SenderPool::from_config(&config.senders));
     if let Some(mps) = config.senders.mps {

@@ -1,4 +1,5 @@
-//! A fixed-answer Plivo stand-in: answers every request with Plivo's documented 202 JSON.
+//! A Plivo stand-in: answers every request with Plivo's documented 202 JSON (a new message UUID
+//! each time).
 //!
 //! It runs on one thread (a current-thread Tokio runtime), so it takes at most one core and
 //! leaves the rest to what is measured; it does far less per request than the service (no
@@ -19,7 +20,15 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-const ACCEPTED: &[u8] = br#"{"api_id":"db342550-7f1d-11e1-8ea7-1231380bc196","message":"message(s) queued","message_uuid":["db3ce55a-7f1d-11e1-8ea7-1231380bc196"]}"#;
+/// Plivo's documented 202 body, with a message UUID of its own for each answer (as Plivo gives):
+/// the `n`-th answer's UUID ends in `n`. A fixed UUID would make every stored message share one,
+/// which no real account sees and which makes lookups by UUID scan every message.
+fn accepted(n: u64) -> Bytes {
+    Bytes::from(format!(
+        r#"{{"api_id":"db342550-7f1d-11e1-8ea7-1231380bc196","message":"message(s) queued","message_uuid":["db3ce55a-7f1d-11e1-8ea7-{:012x}"]}}"#,
+        n & 0xffff_ffff_ffff
+    ))
+}
 
 /// How the stand-in answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,14 +69,14 @@ async fn answer(
             7..=9 => {
                 return Ok(json(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    br#"{"error":"internal error"}"#,
+                    &br#"{"error":"internal error"}"#[..],
                 ))
             }
             // 429 with a short Retry-After, and one without.
             21 => {
                 let mut r = json(
                     StatusCode::TOO_MANY_REQUESTS,
-                    br#"{"error":"too many requests"}"#,
+                    &br#"{"error":"too many requests"}"#[..],
                 );
                 r.headers_mut().insert("retry-after", "0".parse().unwrap());
                 return Ok(r);
@@ -75,7 +84,7 @@ async fn answer(
             22 => {
                 return Ok(json(
                     StatusCode::TOO_MANY_REQUESTS,
-                    br#"{"error":"too many requests"}"#,
+                    &br#"{"error":"too many requests"}"#[..],
                 ))
             }
             // Slower than the service's PLIVO_TIMEOUT_MS in the soak.
@@ -83,9 +92,9 @@ async fn answer(
             // Drop the connection without an answer.
             44 => return Err(std::io::Error::other("dropped on purpose")),
             // Garbage with a success status, and HTML from a "proxy".
-            55 => return Ok(json(StatusCode::ACCEPTED, b"\x00garbage")),
+            55 => return Ok(json(StatusCode::ACCEPTED, &b"\x00garbage"[..])),
             66 => {
-                let mut r = json(StatusCode::BAD_GATEWAY, b"<html>Bad Gateway</html>");
+                let mut r = json(StatusCode::BAD_GATEWAY, &b"<html>Bad Gateway</html>"[..]);
                 r.headers_mut()
                     .insert("content-type", "text/html".parse().unwrap());
                 return Ok(r);
@@ -93,14 +102,14 @@ async fn answer(
             _ => {}
         }
     }
-    Ok(json(StatusCode::ACCEPTED, ACCEPTED))
+    Ok(json(StatusCode::ACCEPTED, accepted(n)))
 }
 
-fn json(status: StatusCode, body: &'static [u8]) -> Response<Full<Bytes>> {
+fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
     Response::builder()
         .status(status)
         .header("content-type", "application/json")
-        .body(Full::new(Bytes::from_static(body)))
+        .body(Full::new(body.into()))
         .expect("a valid response")
 }
 

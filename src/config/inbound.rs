@@ -4,7 +4,7 @@ use url::Url;
 
 use super::delivery::DeliveryConfig;
 use super::{invalid, ConfigError};
-use crate::delivery::callbacks::{address_policy, url_allowed};
+use crate::address_policy::AddressPolicy;
 
 /// `INBOUND_CALLBACK_URL`.
 #[derive(Clone, Default)]
@@ -56,10 +56,9 @@ impl InboundConfig {
                 "needs WEBHOOK_SIGNING_SECRET (inbound events are signed with it)",
             ));
         }
-        if !url_allowed(
-            url.as_str(),
-            &address_policy(delivery.callback_allow_private),
-        ) {
+        if !AddressPolicy::public_only_unless(delivery.callback_allow_private)
+            .allows_url(url.as_str())
+        {
             return Err(invalid(
                 VAR,
                 &shown,

@@ -12,13 +12,13 @@ use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use sha2::Sha256;
-use tokio::sync::{watch, Semaphore};
-use tokio::task::JoinSet;
+use tokio::sync::watch;
 
+use super::poller::{OnStop, Poller};
+use crate::address_policy::AddressPolicy;
 use crate::media_preflight::resolver::FilteringResolver;
-use crate::media_preflight::{literal_ip, AddressPolicy};
 use crate::store::{
-    CallbackAttempt, EventKind, MessageStore, NewForward, NewInbound, PendingCallback, StoreError,
+    CallbackAttempt, EventKind, NewForward, NewInbound, PendingCallback, Store, StoreError,
 };
 
 /// The signature header.
@@ -31,6 +31,10 @@ const MAX_BACKOFF: Duration = Duration::from_secs(600);
 const POST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Events posted at once.
 const CONCURRENCY: usize = 32;
+/// The pause when no event is due.
+const POLL: Duration = Duration::from_millis(200);
+/// The pause after the store failed to hand out events.
+const ERROR_BACKOFF: Duration = Duration::from_secs(1);
 
 /// The JSON posted to the caller.
 #[derive(Debug, Serialize)]
@@ -111,31 +115,14 @@ pub fn next_delay(attempts: u32, jitter: f64) -> Duration {
         .min(MAX_BACKOFF)
 }
 
-/// The addresses status events may go to: public ones only, unless `CALLBACK_ALLOW_PRIVATE`.
-pub fn address_policy(allow_private: bool) -> AddressPolicy {
-    AddressPolicy {
-        allow_private,
-        treat_as_public: Vec::new(),
-    }
-}
-
-/// Whether `url` names a host this service may post to, as far as can be told without DNS: an
-/// address literal must be allowed by `policy` (names are checked when resolved).
-pub fn url_allowed(url: &str, policy: &AddressPolicy) -> bool {
-    match url::Url::parse(url) {
-        Ok(url) => literal_ip(&url).is_none_or(|ip| policy.allows(ip)),
-        Err(_) => false,
-    }
-}
-
 /// Posts due events until `stop`; an event is retried for `retry_window` from when it occurred
 /// (or was requeued by `POST /callbacks/redeliver`), then marked exhausted.
 pub async fn run(
-    store: Arc<dyn MessageStore>,
+    store: Arc<Store>,
     secret: Option<SecretString>,
     allow_private: bool,
     retry_window: Duration,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
     let Some(secret) = secret else {
         tracing::info!(
@@ -143,7 +130,7 @@ pub async fn run(
         );
         return;
     };
-    let policy = Arc::new(address_policy(allow_private));
+    let policy = Arc::new(AddressPolicy::public_only_unless(allow_private));
     let http = match reqwest::Client::builder()
         .timeout(POST_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
@@ -158,49 +145,32 @@ pub async fn run(
             return;
         }
     };
-    let slots = Arc::new(Semaphore::new(CONCURRENCY));
-    let mut tasks = JoinSet::new();
-    while !*stop.borrow() {
-        while tasks.try_join_next().is_some() {}
-        let now = Utc::now();
-        let lease = now + chrono::Duration::from_std(POST_TIMEOUT * 3).unwrap_or_default();
-        let free = u32::try_from(slots.available_permits()).unwrap_or(0);
-        let due = if free == 0 {
-            Ok(Vec::new())
-        } else {
-            store.claim_callbacks(now, lease, free).await
-        };
-        match due {
-            Ok(due) if !due.is_empty() => {
-                for event in due {
-                    let Ok(slot) = slots.clone().acquire_owned().await else {
-                        break;
-                    };
-                    let (store, http, secret) = (store.clone(), http.clone(), secret.clone());
-                    let allowed = url_allowed(&event.callback_url, &policy);
-                    tasks.spawn(async move {
-                        if let Err(e) =
-                            post(&store, &http, &secret, &event, allowed, retry_window).await
-                        {
-                            tracing::warn!(error = %e, "could not record a status event try");
-                        }
-                        drop(slot);
-                    });
-                }
-            }
-            Ok(_) => {
-                tokio::select! {
-                    () = tokio::time::sleep(Duration::from_millis(200)) => {}
-                    _ = stop.changed() => {}
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "could not claim status events");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+    let poller = Poller {
+        what: "status events",
+        concurrency: CONCURRENCY,
+        poll: POLL,
+        error_backoff: ERROR_BACKOFF,
+        wake: None,
+        on_stop: OnStop::Abort,
+    };
+    let claim = |limit: u32| {
+        let store = store.clone();
+        async move {
+            let now = Utc::now();
+            let lease = now + chrono::Duration::from_std(POST_TIMEOUT * 3).unwrap_or_default();
+            store.claim_callbacks(now, lease, limit).await
+        }
+    };
+    let handle = |event: PendingCallback, _stop| {
+        let (store, http, secret) = (store.clone(), http.clone(), secret.clone());
+        let allowed = policy.allows_url(&event.callback_url);
+        async move {
+            if let Err(e) = post(&store, &http, &secret, &event, allowed, retry_window).await {
+                tracing::warn!(error = %e, "could not record a status event try");
             }
         }
-    }
-    tasks.abort_all();
+    };
+    poller.run(claim, handle, stop).await;
 }
 
 /// The JSON of a status event.
@@ -220,7 +190,7 @@ fn status_body(event: &PendingCallback) -> Vec<u8> {
 }
 
 async fn post(
-    store: &Arc<dyn MessageStore>,
+    store: &Arc<Store>,
     http: &reqwest::Client,
     secret: &SecretString,
     event: &PendingCallback,

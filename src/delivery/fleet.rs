@@ -1,5 +1,7 @@
 //! Instances that share one database share Plivo's limits: each records a heartbeat every second,
-//! takes an equal share of the limits, and honours a pause any of them asked for after a 429.
+//! takes an equal share of the limits, and honours a pause any of them asked for after a 429. The
+//! `send` command takes part too, for as long as it runs; a pause it (or any instance) is under
+//! when it leaves stays recorded for the others until it is over.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,14 +11,14 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::plivo::Limiter;
-use crate::store::{Fleet, MessageStore, StoreError};
+use crate::store::{Fleet, Store, StoreError};
 
 /// How often an instance records its heartbeat.
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
 
 /// Records one heartbeat and applies what it learns to the limiter.
 pub async fn beat(
-    store: &Arc<dyn MessageStore>,
+    store: &Arc<Store>,
     limiter: &Limiter,
     instance: &str,
 ) -> Result<Fleet, StoreError> {
@@ -31,11 +33,7 @@ pub async fn beat(
 
 /// Joins the fleet. When others are already running, sending waits two heartbeats so that they
 /// have shrunk their share before this instance takes its own.
-pub async fn join(
-    store: &Arc<dyn MessageStore>,
-    limiter: &Limiter,
-    instance: &str,
-) -> Result<(), StoreError> {
+pub async fn join(store: &Arc<Store>, limiter: &Limiter, instance: &str) -> Result<(), StoreError> {
     let fleet = beat(store, limiter, instance).await?;
     if fleet.live > 1 {
         limiter.pause_until(Instant::now() + 2 * HEARTBEAT);
@@ -43,9 +41,10 @@ pub async fn join(
     Ok(())
 }
 
-/// Beats until `stop`, then leaves the fleet.
+/// Beats until `stop`, then leaves the fleet, leaving behind a pause still in force (a `send`
+/// that gave up on a 429 exits before its next heartbeat could tell the others).
 pub async fn run(
-    store: Arc<dyn MessageStore>,
+    store: Arc<Store>,
     limiter: Arc<Limiter>,
     instance: String,
     mut stop: watch::Receiver<bool>,
@@ -64,7 +63,8 @@ pub async fn run(
             tracing::warn!(error = %e, "could not record this instance's heartbeat");
         }
     }
-    if let Err(e) = store.leave(&instance).await {
+    let pause = limiter.paused_until().map(to_utc);
+    if let Err(e) = store.leave(&instance, Utc::now(), pause).await {
         tracing::warn!(error = %e, "could not leave the fleet");
     }
 }

@@ -1,6 +1,7 @@
 //! Delivering messages accepted for later: the store's outbox, the delivery workers
 //! (`worker.rs`) that take messages from it and send them through Plivo, the fleet of instances
-//! sharing Plivo's limits (`fleet.rs`), and the status events posted to callers (`callbacks.rs`).
+//! sharing Plivo's limits (`fleet.rs`), and the status events posted to callers (`callbacks.rs`);
+//! the workers and the status events share one poll loop (`poller.rs`).
 //!
 //! The send use case itself (checks, recording, the synchronous call) lives in [`crate::send`].
 
@@ -9,6 +10,7 @@ pub mod callbacks;
 pub mod fleet;
 // --- per-sender pacing ---
 pub mod pacing;
+mod poller;
 // --- resend ---
 mod resend;
 // --- reconciliation ---
@@ -22,12 +24,12 @@ use chrono::Utc;
 use tokio::sync::Notify;
 
 use crate::plivo::RetryingSender;
-use crate::store::{MessageStatus, MessageStore, NewMessage, StatusUpdate, StoreError};
+use crate::store::{MessageStatus, NewMessage, StatusUpdate, Store, StoreError};
 
 /// The store and the Plivo client, shared by the send service and the delivery workers.
 #[derive(Clone)]
 pub struct Delivery {
-    store: Arc<dyn MessageStore>,
+    store: Arc<Store>,
     plivo: RetryingSender,
     message_ttl: Duration,
     work_arrived: Arc<Notify>,
@@ -40,7 +42,7 @@ pub struct Delivery {
 
 impl Delivery {
     /// Combines a store and the Plivo client; asynchronous messages expire after `message_ttl`.
-    pub fn new(store: Arc<dyn MessageStore>, plivo: RetryingSender, message_ttl: Duration) -> Self {
+    pub fn new(store: Arc<Store>, plivo: RetryingSender, message_ttl: Duration) -> Self {
         Self {
             store,
             plivo,
@@ -58,7 +60,7 @@ impl Delivery {
     }
 
     /// The message store.
-    pub fn store(&self) -> &Arc<dyn MessageStore> {
+    pub fn store(&self) -> &Arc<Store> {
         &self.store
     }
 

@@ -21,9 +21,7 @@ use tokio::sync::watch;
 use crate::config::reconcile::{PlivoLog, ReconcileConfig};
 use crate::metrics::Metrics;
 use crate::plivo::{AttemptError, Limiter, ListQuery, MessageDetail, PlivoApi};
-use crate::store::{
-    MessageStatus, MessageStore, ReceiptCheck, ReconcileItem, Reconciled, StatusUpdate,
-};
+use crate::store::{MessageStatus, ReceiptCheck, ReconcileItem, Reconciled, StatusUpdate, Store};
 
 /// How often the reconciler looks for work.
 const TICK: Duration = Duration::from_millis(500);
@@ -44,7 +42,7 @@ const SLOT_WAIT: Duration = Duration::from_secs(5);
 #[derive(Clone)]
 pub struct Reconciler {
     /// The message store.
-    pub store: Arc<dyn MessageStore>,
+    pub store: Arc<Store>,
     /// Plivo's Message API.
     pub api: Arc<dyn PlivoApi>,
     /// The account's request limiter (shared with sends).

@@ -13,14 +13,14 @@ use std::time::Duration;
 
 use chrono::Utc;
 use rand::Rng;
-use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
-use tokio::task::JoinSet;
+use tokio::sync::watch;
 
 use super::bulk::{assign, join_destinations, Assignment, RECIPIENTS_PER_CALL};
+use super::poller::{OnStop, Poller};
 use super::{update, Delivery};
 use crate::config::reconcile::PlivoLog;
 use crate::plivo::retry::backoff;
-use crate::plivo::{AttemptError, AttemptOutcome, MessageContent, PlivoError};
+use crate::plivo::{AttemptError, AttemptOutcome, MessageContent, PlivoError, MIN_MESSAGE_EXPIRY};
 use crate::store::{ClaimedMessage, MessageStatus, StoreError};
 
 /// How a worker runs.
@@ -41,67 +41,40 @@ pub struct WorkerConfig {
 }
 
 /// Runs until `stop` turns true, then lets in-flight sends finish (the caller bounds how long).
-pub async fn run(delivery: Delivery, config: WorkerConfig, mut stop: watch::Receiver<bool>) {
-    let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
+pub async fn run(delivery: Delivery, config: WorkerConfig, stop: watch::Receiver<bool>) {
+    let poller = Poller {
+        what: "due messages",
+        concurrency: config.concurrency,
+        poll: config.poll,
+        error_backoff: config.poll,
+        wake: Some(Arc::clone(delivery.work_arrived())),
+        on_stop: OnStop::Drain,
+    };
     let owner: Arc<str> = Arc::from(config.owner.as_str());
-    let mut tasks = JoinSet::new();
-    while !*stop.borrow() {
-        while tasks.try_join_next().is_some() {}
-        let free = slots.available_permits();
-        if free == 0 {
-            tokio::select! {
-                _ = tasks.join_next() => {}
-                _ = stop.changed() => {}
-            }
-            continue;
+    let lease = chrono::Duration::from_std(config.lease).unwrap_or(chrono::Duration::seconds(60));
+    // A claim's messages go to Plivo in groups (one call each); each group takes one place.
+    let claim = |limit: u32| {
+        let (delivery, owner) = (delivery.clone(), Arc::clone(&owner));
+        async move {
+            let now = Utc::now();
+            let claimed = delivery
+                .store()
+                .claim_due(&owner, now, now + lease, limit)
+                .await?;
+            Ok::<_, StoreError>(group_for_plivo(claimed))
         }
-        let now = Utc::now();
-        let lease_until =
-            now + chrono::Duration::from_std(config.lease).unwrap_or(chrono::Duration::seconds(60));
-        let limit = u32::try_from(free).unwrap_or(u32::MAX);
-        let claimed = match delivery
-            .store()
-            .claim_due(&config.owner, now, lease_until, limit)
-            .await
-        {
-            Ok(claimed) => claimed,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not claim due messages");
-                sleep_or_stop(config.poll, &mut stop).await;
-                continue;
-            }
-        };
-        if claimed.is_empty() {
-            tokio::select! {
-                () = tokio::time::sleep(config.poll) => {}
-                () = delivery.work_arrived().notified() => {}
-                _ = stop.changed() => {}
-            }
-            continue;
-        }
-        for group in group_for_plivo(claimed) {
-            let Ok(slot) = slots.clone().acquire_owned().await else {
-                break;
-            };
-            tasks.spawn(deliver(
-                delivery.clone(),
-                Arc::clone(&owner),
-                group,
-                config.slot_wait,
-                config.plivo_log,
-                slot,
-                stop.clone(),
-            ));
-        }
-    }
-    while tasks.join_next().await.is_some() {}
-}
-
-async fn sleep_or_stop(pause: Duration, stop: &mut watch::Receiver<bool>) {
-    tokio::select! {
-        () = tokio::time::sleep(pause) => {}
-        _ = stop.changed() => {}
-    }
+    };
+    let handle = |group: Vec<ClaimedMessage>, stop: watch::Receiver<bool>| {
+        deliver(
+            delivery.clone(),
+            Arc::clone(&owner),
+            group,
+            config.slot_wait,
+            config.plivo_log,
+            stop,
+        )
+    };
+    poller.run(claim, handle, stop).await;
 }
 
 /// Messages of one batch and one sender go to Plivo together (up to [`RECIPIENTS_PER_CALL`]);
@@ -134,7 +107,6 @@ async fn deliver(
     group: Vec<ClaimedMessage>,
     slot_wait: Duration,
     plivo_log: PlivoLog,
-    _slot: OwnedSemaphorePermit,
     stop: watch::Receiver<bool>,
 ) {
     if let Err(e) = try_deliver(
@@ -171,9 +143,9 @@ async fn try_deliver(
             .await_reconcile(owner, &m.record.id, now, detail, plivo_log)
             .await?;
     }
-    // With less than MIN_EXPIRY left, Plivo could not be given a valid `message_expiry`.
+    // With less than MIN_MESSAGE_EXPIRY left, Plivo could not be given a valid `message_expiry`.
     let (expired, live): (Vec<_>, Vec<_>) = group.into_iter().partition(|m| {
-        m.deadline - now < chrono::Duration::from_std(MIN_EXPIRY).unwrap_or_default()
+        m.deadline - now < chrono::Duration::from_std(MIN_MESSAGE_EXPIRY).unwrap_or_default()
     });
     for m in &expired {
         let mut failed = update(MessageStatus::Failed);
@@ -289,16 +261,11 @@ async fn try_deliver(
     Ok(())
 }
 
-/// `message_expiry` for `left` to the deadline: whole seconds, rounded down, within Plivo's
-/// 5 to 10,799.
+/// `message_expiry` for `left` to the deadline: whole seconds, rounded down (the body keeps it
+/// within Plivo's range, [`crate::plivo::SendMessageBody::with_message_expiry`]).
 pub(crate) fn message_expiry(left: chrono::Duration) -> u64 {
-    u64::try_from(left.num_seconds())
-        .unwrap_or(0)
-        .clamp(5, 10_799)
+    u64::try_from(left.num_seconds()).unwrap_or(0)
 }
-
-/// The least `message_expiry` Plivo takes; a message with less time left is not sent.
-const MIN_EXPIRY: Duration = Duration::from_secs(5);
 
 #[cfg(test)]
 mod tests {

@@ -11,6 +11,6 @@ pub use media::{Media, MediaError, MediaId, MediaIdError, MediaUrl, MediaUrlErro
 pub use message_text::{MessageText, MessageTextError, MAX_TEXT_CHARS};
 pub use outbound::{parse_media, parse_recipient, FieldError, OutboundMms, RawMms};
 pub(crate) use phone_number::parse_e164;
-pub use phone_number::{mask, PhoneNumber, PhoneNumberError};
+pub use phone_number::{mask, normalize_number, PhoneNumber, PhoneNumberError};
 // --- hardening: numbers masked in text ---
 pub use masked_text::mask_numbers;

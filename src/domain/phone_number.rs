@@ -114,6 +114,18 @@ pub(crate) fn parse_e164(input: &str) -> Result<phonenumber::PhoneNumber, PhoneN
     Ok(number)
 }
 
+/// A number as the opt-out list and Plivo's webhooks need it (E.164), from E.164 or from digits alone (as Plivo writes
+/// `From` and `To`, and as a path may carry it); `None` when it is not a valid number.
+pub fn normalize_number(input: &str) -> Option<String> {
+    let input = input.trim();
+    let e164 = if input.starts_with('+') {
+        input.to_owned()
+    } else {
+        format!("+{input}")
+    };
+    parse_e164(&e164).ok().map(|_| e164)
+}
+
 /// Masks a phone-number-like string for logs, keeping a `+1` prefix and the last two characters.
 pub fn mask(number: &str) -> String {
     let chars: Vec<char> = number.chars().collect();

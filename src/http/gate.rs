@@ -1,32 +1,38 @@
-//! The one middleware every request goes through (inside only the panic catcher and, when
-//! configured, CORS). In order:
+//! The one middleware every request goes through (inside only the panic catcher). In order:
 //!
 //! 1. a request id (the caller's `X-Request-Id` when usable, else a new one) and a span that every
-//!    log line of the request carries;
-//! 2. the head limits (`414`, `431`, [`head_limits`]);
-//! 3. who is calling ([`Caller`]), the rate limit ([`rate_limit`]), the API key ([`auth`]), the
-//!    requests in flight ([`load_limits`]) and the time limit (`REQUEST_TIMEOUT_MS`);
+//!    log line of the request carries; who is calling ([`Caller`]);
+//! 2. CORS, when `CORS_ALLOWED_ORIGINS` is set (tower-http's, [`cors`]): a preflight is answered
+//!    here, and everything below gets its headers;
+//! 3. the head limits (`414`, `431`, [`head_limits`]), the rate limit ([`super::rate_limit`]), the
+//!    API key ([`auth`]), the requests in flight ([`load_limits`]) and the time limit
+//!    (`REQUEST_TIMEOUT_MS`), then the handler;
 //! 4. on the way out, whatever answered: the security headers, the request id, the metrics (by
 //!    route template) and one log line.
 //!
 //! Each check lives in its own module as a plain function; this file only puts them in order, so
-//! that a request costs one middleware rather than one per concern.
+//! that a request costs one middleware rather than one per concern. Which rules a route gets
+//! (probe, open, protected) is read off the router that holds it (`http/mod.rs`).
 
 use std::collections::HashSet;
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use tower::{Layer, ServiceExt};
+use tower_http::cors::CorsLayer;
 use tracing::Instrument;
 use utoipa_axum::router::OpenApiRouter;
 
 use super::auth::{self, Authenticator, Caller};
 use super::load_limits::ConcurrencyLimits;
 use super::rate_limit::CallerRateLimiter;
-use super::{head_limits, load_limits, rate_limit, routes::console, security_headers, AppState};
+use super::{cors, head_limits, load_limits, routes::console, security_headers, AppState};
 use crate::api_error::ApiError;
 use crate::config::ops::OpsConfig;
 use crate::metrics::{Metrics, RouteLabel};
@@ -43,6 +49,7 @@ pub struct Gate {
     request_timeout: Duration,
     metrics: Metrics,
     classes: RouteClasses,
+    cors: Option<CorsLayer>,
 }
 
 impl Gate {
@@ -65,6 +72,7 @@ impl Gate {
             request_timeout: config.request_timeout,
             metrics,
             classes,
+            cors: config.cors_allowed_origins.as_ref().map(cors::cors_layer),
         }
     }
 }
@@ -128,14 +136,16 @@ pub async fn gate(State(gate): State<Arc<Gate>>, mut request: Request, next: Nex
 
     let caller = gate.auth.caller(request.headers(), auth::peer_ip(&request));
     request.extensions_mut().insert(caller);
-    let (mut response, verdict) = admit(&gate, caller, class, request, next)
-        .instrument(span.clone())
-        .await;
+    let mut response = async {
+        match &gate.cors {
+            None => admit(&gate, caller, class, request, next).await,
+            Some(cors) => with_cors(cors, &gate, caller, class, request, next).await,
+        }
+    }
+    .instrument(span.clone())
+    .await;
 
     let headers = response.headers_mut();
-    if let (Some(limiter), Some(verdict)) = (&gate.rate_limiter, verdict) {
-        limiter.set_headers(headers, verdict);
-    }
     security_headers::apply(headers, class.console);
     headers.insert(REQUEST_ID.clone(), id);
 
@@ -158,43 +168,82 @@ pub async fn gate(State(gate): State<Arc<Gate>>, mut request: Request, next: Nex
     response
 }
 
-/// The checks, then the handler: the answer, and the rate limiter's verdict when it ran (its
-/// headers go on whatever answers, a refusal included).
+/// The checks, then the handler. The rate limiter's headers go on whatever answers, a refusal
+/// included.
 async fn admit(
     gate: &Gate,
     caller: Caller,
     class: PathClass,
     request: Request,
     next: Next,
-) -> (Response, Option<rate_limit::Verdict>) {
+) -> Response {
     if let Err(refused) = head_limits::check(&request) {
-        return (refused.into_response(), None);
+        return refused.into_response();
     }
-    let verdict = match &gate.rate_limiter {
-        Some(limiter) if !class.open => Some(limiter.check(caller)),
-        _ => None,
+    let Some(limiter) = gate.rate_limiter.as_ref().filter(|_| !class.open) else {
+        return admit_within_limits(gate, caller, class, request, next).await;
     };
-    if let Some(verdict) = verdict.filter(|v| !v.allowed) {
-        let refused = ApiError::rate_limited(verdict.retry_after_secs);
-        return (refused.into_response(), Some(verdict));
-    }
+    let verdict = limiter.check(caller);
+    let mut response = if verdict.allowed {
+        admit_within_limits(gate, caller, class, request, next).await
+    } else {
+        ApiError::rate_limited(verdict.retry_after_secs).into_response()
+    };
+    limiter.set_headers(response.headers_mut(), verdict);
+    response
+}
+
+/// The API key, the requests in flight and the time limit, then the handler.
+async fn admit_within_limits(
+    gate: &Gate,
+    caller: Caller,
+    class: PathClass,
+    request: Request,
+    next: Next,
+) -> Response {
     if !class.open && !gate.auth.admits(caller) {
-        return (auth::unauthorized(), verdict);
+        return auth::unauthorized();
     }
-    let slot = if class.probe {
+    let _slot = if class.probe {
         None
     } else {
         match gate.concurrency.acquire(caller) {
             Ok(slot) => Some(slot),
             Err(shed) => {
                 tracing::warn!(code = shed.code(), "request shed");
-                return (shed.into_response(), verdict);
+                return shed.into_response();
             }
         }
     };
-    let response = load_limits::within(gate.request_timeout, next.run(request)).await;
-    drop(slot);
-    (response, verdict)
+    load_limits::within(gate.request_timeout, next.run(request)).await
+}
+
+/// [`admit`] inside tower-http's CORS service (`CORS_ALLOWED_ORIGINS`): a preflight is answered
+/// by CORS alone (no key, no limits), and every other answer, the gate's refusals included, gets
+/// the CORS headers a browser needs to read it.
+async fn with_cors(
+    cors: &CorsLayer,
+    gate: &Gate,
+    caller: Caller,
+    class: PathClass,
+    request: Request,
+    next: Next,
+) -> Response {
+    let mut next = Some(next);
+    let inner = tower::service_fn(|request: Request| {
+        let next = next.take();
+        async move {
+            Ok::<_, Infallible>(match next {
+                Some(next) => admit(gate, caller, class, request, next).await,
+                // CORS calls its inner service at most once per request.
+                None => ApiError::internal().into_response(),
+            })
+        }
+    });
+    match cors.layer(inner).oneshot(request).await {
+        Ok(response) => response.map(Body::new),
+        Err(never) => match never {},
+    }
 }
 
 /// A caller's id is kept when it is 1–128 visible ASCII characters; otherwise one is made.
@@ -253,7 +302,7 @@ mod tests {
             RouteClasses::new(&super::super::probe_routes(), &super::super::open_routes());
         assert!(classes.probes.contains("/health") && classes.probes.contains("/ready"));
         assert!(classes.open.contains("/webhooks/plivo/status"));
-        assert!(classes.open.contains("/console/{file}"));
+        assert!(classes.open.contains("/console/{asset}"));
         assert!(!classes.open.contains("/send-mms") && !classes.probes.contains("/metrics"));
         let unmatched = classes.of(None, "/webhooks/nothing");
         assert!(!unmatched.open && !unmatched.probe);

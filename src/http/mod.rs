@@ -119,8 +119,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(protected_routes())
 }
 
-/// The whole API: the routes inside the gate (`gate.rs`: request id, trace, metrics, limits, keys,
-/// security headers), inside CORS when configured, inside the panic catcher.
+/// The whole API: the routes inside the gate (`gate.rs`: request id, trace, metrics, CORS, limits,
+/// keys, security headers), inside the panic catcher.
 pub fn router(state: AppState) -> Router {
     let classes = RouteClasses::new(&probe_routes(), &open_routes());
     let gate = Gate::new(
@@ -139,10 +139,6 @@ pub fn router(state: AppState) -> Router {
             Arc::new(gate),
             gate::gate,
         ));
-    let routes = match &state.config.ops.cors_allowed_origins {
-        Some(origins) => routes.layer(cors::cors_layer(origins)),
-        None => routes,
-    };
     routes
         .layer(CatchPanicLayer::custom(gate::panic_response))
         .with_state(state)

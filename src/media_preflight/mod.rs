@@ -2,7 +2,6 @@
 //! (docs/api.md, "Operations"): reachable with 2xx, a `Content-Type` Plivo carries, at most 2 MB each and 5 MB
 //! with the text. Only public addresses are contacted unless `MEDIA_ALLOW_PRIVATE=true`.
 
-pub mod address;
 pub mod resolver;
 
 use std::sync::Arc;
@@ -11,11 +10,11 @@ use std::time::Duration;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, RANGE};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
-use url::{Host, Url};
+use url::Url;
 
+pub use crate::address_policy::{is_public, literal_ip, AddressPolicy};
 use crate::config::ops::OpsConfig;
 use crate::domain::OutboundMms;
-pub use address::{is_public, AddressPolicy};
 use resolver::{FilteringResolver, NonPublicAddress};
 
 /// The most one media file may weigh (2 MB, decimal: the stricter reading of Plivo's limit).
@@ -304,16 +303,6 @@ fn info_from(response: &Response, partial: bool) -> MediaInfo {
 fn total_from_content_range(value: &str) -> Option<u64> {
     let rest = value.trim().strip_prefix("bytes")?.trim_start();
     rest.rsplit_once('/')?.1.trim().parse().ok()
-}
-
-/// The address of a URL whose host is an IP literal; reqwest does not resolve those, so they
-/// are checked here (and on every redirect).
-pub fn literal_ip(url: &Url) -> Option<std::net::IpAddr> {
-    match url.host()? {
-        Host::Ipv4(ip) => Some(ip.into()),
-        Host::Ipv6(ip) => Some(ip.into()),
-        Host::Domain(_) => None,
-    }
 }
 
 fn non_public(url: &Url) -> MediaCheckError {

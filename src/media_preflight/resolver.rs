@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
-use super::address::AddressPolicy;
+use crate::address_policy::AddressPolicy;
 
 /// The error when a host has no address the policy allows (or a redirect points to one).
 #[derive(Debug, thiserror::Error)]

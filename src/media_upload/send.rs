@@ -6,18 +6,16 @@
 //! medium, at most ten together, the ids' order) holds for files too. Only once everything is valid
 //! are the files uploaded, and the placeholders replaced by Plivo's media ids.
 
-use axum::body::{Body, Bytes};
-use axum::extract::FromRequest;
+use axum::body::Body;
 use axum::http::HeaderMap;
 
 use super::form::{message_too_large, read_multipart, FormRules, MultipartForm};
 use super::{upload, UploadedMedia};
 use crate::api_error::ApiError;
 use crate::domain::{Media, MediaId, OutboundMms};
-use crate::http::send_request::BodyFormat;
 use crate::media_preflight::MAX_TOTAL_BYTES;
 use crate::plivo::{MediaFile, PlivoError, RetryingSender};
-use crate::store::MessageStore;
+use crate::store::Store;
 
 /// The fields a multipart send takes besides `file` parts (those of the form body).
 pub const SEND_FIELDS: &[&str] = &[
@@ -146,27 +144,9 @@ fn with_uploaded(mms: &OutboundMms, ids: &[MediaId]) -> Result<OutboundMms, Pliv
     })
 }
 
-/// Reads the body of a `POST /send-mms` of any format: a multipart one (up to `MAX_UPLOAD_BYTES`)
-/// as a form body plus files, any other within the 64 KiB limit (`DefaultBodyLimit`).
-pub async fn read_send_body<S: Send + Sync>(
-    request: axum::extract::Request,
-    state: &S,
-    max_upload_bytes: u64,
-) -> Result<(BodyFormat, Bytes, Option<MultipartSend>), ApiError> {
-    if super::is_multipart(request.headers()) {
-        let (parts, body) = request.into_parts();
-        let send = read_send(&parts.headers, body, max_upload_bytes).await?;
-        let form_body = Bytes::from(send.form_body.clone());
-        return Ok((BodyFormat::Form, form_body, Some(send)));
-    }
-    let format = BodyFormat::from_headers(request.headers())?;
-    let body = Bytes::from_request(request, state).await?;
-    Ok((format, body, None))
-}
-
 /// Records the uploads on each stored message; a failure is logged (the messages are sent with
 /// their media ids whatever happens here).
-pub async fn record_uploads(store: &dyn MessageStore, ids: Vec<String>, uploads: &[UploadedMedia]) {
+pub async fn record_uploads(store: &Store, ids: Vec<String>, uploads: &[UploadedMedia]) {
     if uploads.is_empty() {
         return;
     }

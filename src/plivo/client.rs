@@ -3,6 +3,7 @@
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
+use reqwest::header::{HeaderValue, AUTHORIZATION};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
@@ -52,7 +53,8 @@ pub struct PlivoClient {
     message_url: Url,
     media_url: Url,
     auth_id: String,
-    auth_token: SecretString,
+    /// `Basic base64(auth_id:auth_token)`, made once and marked sensitive (never printed).
+    authorization: HeaderValue,
 }
 
 impl std::fmt::Debug for PlivoClient {
@@ -83,9 +85,21 @@ impl PlivoClient {
             message_url: message_url(&config.base_url, &config.auth_id),
             media_url: media_url(&config.base_url, &config.auth_id),
             auth_id: config.auth_id.clone(),
-            auth_token: config.auth_token.clone(),
+            authorization: basic_authorization(&config.auth_id, &config.auth_token),
         })
     }
+}
+
+/// The `Authorization` header of every request: HTTP Basic with the Auth ID and Auth Token
+/// (docs/plivo-api.md), marked sensitive so that no `Debug` of a request shows it.
+fn basic_authorization(auth_id: &str, auth_token: &SecretString) -> HeaderValue {
+    use base64::Engine as _;
+    let credentials = format!("{auth_id}:{}", auth_token.expose_secret());
+    let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+    let mut value =
+        HeaderValue::try_from(format!("Basic {encoded}")).expect("base64 is a valid header value");
+    value.set_sensitive(true);
+    value
 }
 
 /// `{base}/v1/Account/{auth_id}/Message/`, keeping any path prefix of the base URL.
@@ -115,7 +129,7 @@ impl PlivoApi for PlivoClient {
         let response = self
             .http
             .post(self.message_url.clone())
-            .basic_auth(&self.auth_id, Some(self.auth_token.expose_secret()))
+            .header(AUTHORIZATION, self.authorization.clone())
             .json(body)
             .send()
             .await
@@ -139,7 +153,7 @@ impl PlivoApi for PlivoClient {
         let response = self
             .http
             .get(url)
-            .basic_auth(&self.auth_id, Some(self.auth_token.expose_secret()))
+            .header(AUTHORIZATION, self.authorization.clone())
             .send()
             .await
             .map_err(transport_error)?;
@@ -156,7 +170,7 @@ impl PlivoApi for PlivoClient {
         let response = self
             .http
             .get(url)
-            .basic_auth(&self.auth_id, Some(self.auth_token.expose_secret()))
+            .header(AUTHORIZATION, self.authorization.clone())
             .send()
             .await
             .map_err(transport_error)?;
@@ -179,7 +193,7 @@ impl PlivoApi for PlivoClient {
         let response = self
             .http
             .post(self.media_url.clone())
-            .basic_auth(&self.auth_id, Some(self.auth_token.expose_secret()))
+            .header(AUTHORIZATION, self.authorization.clone())
             .multipart(form)
             .send()
             .await
@@ -290,6 +304,16 @@ fn transport_error(err: reqwest::Error) -> AttemptError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_authorization_header_is_basic_and_sensitive() {
+        let token = SecretString::from("s3cr3t-token".to_owned());
+        let value = basic_authorization("MAXXXXXXXXXXXXXXXXXX", &token);
+        // base64("MAXXXXXXXXXXXXXXXXXX:s3cr3t-token")
+        assert_eq!(value, "Basic TUFYWFhYWFhYWFhYWFhYWFhYWFg6czNjcjN0LXRva2Vu");
+        assert!(value.is_sensitive());
+        assert!(!format!("{value:?}").contains("TUFY"));
+    }
 
     #[test]
     fn message_url_keeps_the_base_path() {

@@ -79,7 +79,7 @@ impl InboundParams {
             if !is_number(value) {
                 return Err(InvalidParam::new(name, "is not a phone number"));
             }
-            crate::optouts::normalize_number(value)
+            crate::domain::normalize_number(value)
                 .ok_or_else(|| InvalidParam::new(name, "is not a valid E.164 number"))
         };
         let from = number("From")?;

@@ -25,7 +25,9 @@ pub use outcome::{AttemptOutcome, StatusClass};
 pub use records::{ListQuery, MessageDetail, MessageList};
 pub use retry::RetryPolicy;
 pub use send::{RetryNote, RetryingSender, Sent};
-pub use types::{MessageContent, MessageDefaults, SendMessageBody, SendMessageResponse};
+pub use types::{
+    MessageContent, MessageDefaults, SendMessageBody, SendMessageResponse, MIN_MESSAGE_EXPIRY,
+};
 // --- media uploads ---
 pub use media::{MediaFile, MediaUploadResponse};
 pub use send::Uploaded;

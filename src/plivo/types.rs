@@ -2,6 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The shortest `message_expiry` Plivo takes (docs/plivo-api.md): a message with less time left
+/// to its deadline is not sent at all, and ends `failed` with `errorCode: "expired"`.
+pub const MIN_MESSAGE_EXPIRY: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The body of `POST /v1/Account/{auth_id}/Message/` for an MMS.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SendMessageBody {
@@ -108,7 +112,7 @@ impl SendMessageBody {
     /// Sets `message_expiry`: the seconds Plivo may keep the message in its queue (the time left
     /// to its deadline, 5 to 10,799; README "Delivery guarantees").
     pub fn with_message_expiry(mut self, seconds: u64) -> Self {
-        self.message_expiry = Some(seconds.clamp(5, 10_799));
+        self.message_expiry = Some(seconds.clamp(MIN_MESSAGE_EXPIRY.as_secs(), 10_799));
         self
     }
 }

@@ -7,9 +7,7 @@
 //! store (the SQLite writer thread above all) for more than one batch at a time, so sends during a
 //! purge keep their latency. The batch size adapts to keep each batch near [`TARGET_BATCH_TIME`].
 
-mod metrics;
-
-pub use metrics::RetentionMetrics;
+pub use crate::metrics::RetentionMetrics;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,7 +17,7 @@ use tokio::sync::watch;
 
 use crate::config::retention::RetentionConfig;
 use crate::metrics::Metrics;
-use crate::store::{MessageStore, StoreError, IDEMPOTENCY_TTL, NONCE_RETENTION};
+use crate::store::{Store, StoreError, IDEMPOTENCY_TTL, NONCE_RETENTION};
 
 /// What one batch should take at most.
 const TARGET_BATCH_TIME: Duration = Duration::from_millis(10);
@@ -43,14 +41,14 @@ pub struct PurgeRun {
 
 /// Runs the purge at start and then every `config.purge_interval` until `stop` turns true.
 pub async fn run(
-    store: Arc<dyn MessageStore>,
+    store: Arc<Store>,
     config: RetentionConfig,
     metrics: Metrics,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
         let started = Instant::now();
-        match purge_once(&*store, &config, Utc::now(), &stop).await {
+        match purge_once(&store, &config, Utc::now(), &stop).await {
             Ok(run) => {
                 let m = metrics.retention();
                 m.record_purged("messages", run.messages);
@@ -80,7 +78,7 @@ pub async fn run(
 /// One run at `now`: every batch until nothing is left (or `stop` turns true). Each kind of row
 /// is counted as it goes.
 pub async fn purge_once(
-    store: &dyn MessageStore,
+    store: &Store,
     config: &RetentionConfig,
     now: DateTime<Utc>,
     stop: &watch::Receiver<bool>,

@@ -10,7 +10,7 @@ use chrono::Utc;
 use sha2::{Digest, Sha256};
 
 use crate::api_error::ApiError;
-use crate::store::{IdempotencyClaim, MessageStore};
+use crate::store::{IdempotencyClaim, Store};
 
 /// A request's `Idempotency-Key`, whose caller it belongs to, and what identifies the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,10 +81,7 @@ pub enum Begin {
 }
 
 /// Claims the key (if any).
-pub async fn begin(
-    store: &Arc<dyn MessageStore>,
-    key: Option<&IdempotencyKey>,
-) -> Result<Begin, ApiError> {
+pub async fn begin(store: &Arc<Store>, key: Option<&IdempotencyKey>) -> Result<Begin, ApiError> {
     let Some(key) = key else {
         return Ok(Begin::Proceed(None));
     };
@@ -118,7 +115,7 @@ pub async fn begin(
 /// Stores the answer for replay, or gives the key back when nothing was sent and a retry could
 /// succeed (Plivo unavailable, our credentials refused, an internal error).
 pub async fn finish(
-    store: &Arc<dyn MessageStore>,
+    store: &Arc<Store>,
     claim: Option<Claim>,
     answer: &StoredAnswer,
     retryable: bool,

@@ -40,11 +40,11 @@ use std::time::Duration;
 
 use crate::api_error::ApiError;
 use crate::config::Config;
-use crate::delivery::{callbacks, Delivery};
+use crate::delivery::Delivery;
 use crate::domain::OutboundMms;
 use crate::media_preflight::{AddressPolicy, MediaPreflight};
-use crate::plivo::{MessageContent, PlivoError};
-use crate::store::{NewMessage, StoreError};
+use crate::plivo::{MessageContent, PlivoError, MIN_MESSAGE_EXPIRY};
+use crate::store::{MessageStatus, NewMessage, StoreError};
 // --- media uploads ---
 use crate::media_upload::send::{record_uploads, Attachments};
 use crate::media_upload::UploadedMedia;
@@ -79,7 +79,9 @@ impl Sender {
         Self {
             inner: Arc::new(Inner {
                 delivery,
-                callback_policy: callbacks::address_policy(config.delivery.callback_allow_private),
+                callback_policy: AddressPolicy::public_only_unless(
+                    config.delivery.callback_allow_private,
+                ),
                 callbacks_signed: config.delivery.webhook_signing_secret.is_some(),
                 preflight,
                 in_flight: InFlight::default(),
@@ -186,7 +188,7 @@ impl Sender {
         let invalid = |message: &str| {
             ApiError::bad_request("invalid_field", message.to_owned()).with_field("callbackUrl")
         };
-        if !callbacks::url_allowed(url, &self.inner.callback_policy) {
+        if !self.inner.callback_policy.allows_url(url) {
             return Err(invalid(
                 "callbackUrl points to a loopback, private or otherwise non-public address.",
             ));
@@ -319,6 +321,9 @@ impl Sender {
             .to_std()
             .unwrap_or_default();
         let left = delivery.message_ttl().saturating_sub(elapsed);
+        if left < MIN_MESSAGE_EXPIRY {
+            return Err(self.expire(&id).await);
+        }
         let body = body.with_message_expiry(left.as_secs());
         let mut retries = Vec::new();
         let result = delivery
@@ -362,6 +367,35 @@ impl Sender {
             status: "queued",
             plivo_response: sent.response.into(),
         }))
+    }
+
+    /// A sync send with less than [`MIN_MESSAGE_EXPIRY`] left to its deadline (after waiting for
+    /// its sender's slot, or with a `MESSAGE_TTL_SECONDS` that short) is not sent: it ends
+    /// `failed` with `expired`, as a worker's message would, and the answer names it.
+    async fn expire(&self, id: &str) -> Failure {
+        let mut failed = crate::delivery::update(MessageStatus::Failed);
+        failed.error_code = Some("expired".to_owned());
+        failed.error_message = Some("not accepted by Plivo within MESSAGE_TTL_SECONDS".to_owned());
+        if let Err(e) = self
+            .inner
+            .delivery
+            .store()
+            .finish_delivery(id, &failed)
+            .await
+        {
+            tracing::error!(message.id = %id, error = %e, "could not record an expired send");
+        }
+        tracing::warn!(message.id = %id, "not sent: less than 5 s left before MESSAGE_TTL_SECONDS");
+        let error = ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "provider_unavailable",
+            "Less than 5 seconds were left before the message's deadline (MESSAGE_TTL_SECONDS), \
+             too little for Plivo; nothing was sent and the message is failed (expired).",
+        );
+        Failure {
+            error: error.for_message(id, false),
+            retryable: true,
+        }
     }
 
     /// The asynchronous path: record durably (the outbox), answer 202; a worker sends later.

@@ -6,7 +6,7 @@ use chrono::Utc;
 use crate::delivery::update;
 use crate::domain::OutboundMms;
 use crate::plivo::{PlivoError, Sent};
-use crate::store::{MessageStatus, MessageStore, NewMessage, StoreError};
+use crate::store::{MessageStatus, NewMessage, Store, StoreError};
 
 /// A new message or batch id: a UUID v7, so ids sort by creation time and new rows land at the end
 /// of the store's indexes (a random id would dirty a different index page for every message).
@@ -36,7 +36,7 @@ pub fn new_record(
 
 /// Writes the outcome of a synchronous call to Plivo on the message `id`.
 pub async fn record_outcome(
-    store: &dyn MessageStore,
+    store: &Store,
     id: &str,
     result: &Result<Sent, PlivoError>,
 ) -> Result<(), StoreError> {

@@ -12,12 +12,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::store::{MessageStore, SlotGrant, StoreError};
+use crate::store::{SlotGrant, Store, StoreError};
 
 /// Reserves sender slots in the shared store.
 #[derive(Clone)]
 pub struct SenderPacing {
-    store: Arc<dyn MessageStore>,
+    store: Arc<Store>,
     interval: Duration,
     mps: f64,
 }
@@ -33,7 +33,7 @@ pub enum SlotWait {
 
 impl SenderPacing {
     /// Paces at `mps` recipients a second per sender.
-    pub fn new(store: Arc<dyn MessageStore>, mps: f64) -> Self {
+    pub fn new(store: Arc<Store>, mps: f64) -> Self {
         let micros = (1_000_000.0 / mps).round().max(1.0) as u64;
         Self {
             store,

@@ -60,7 +60,7 @@ pub struct NewInbound {
     pub received_at: DateTime<Utc>,
 }
 
-/// What [`MessageStore::record_inbound`](super::MessageStore::record_inbound) did.
+/// What [`Store::record_inbound`](super::Store::record_inbound) did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InboundOutcome {
     /// A message with this UUID was stored already: nothing changed.

@@ -1,6 +1,6 @@
 //! Retention types: what a `DELETE /messages/{id}` found, and how a redacted number looks.
 
-/// What [`MessageStore::delete_message`](super::MessageStore::delete_message) did.
+/// What [`Store::delete_message`](super::Store::delete_message) did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeleteOutcome {
     /// The message and everything recorded about it are gone.

@@ -1,22 +1,22 @@
-//! [`SqlStore`]: the one [`MessageStore`] implementation, for SQLite and PostgreSQL alike.
+//! [`Store`]: everything the service stores, one type for SQLite and PostgreSQL alike.
 //!
-//! Reads go to a pool; writes go either through the SQLite group-commit [`Writer`] or straight to the
-//! PostgreSQL pool, each in its own transaction. The SQL itself is in [`super::sql`].
+//! Each method runs statements of [`super::sql`]. Reads go to a pool; writes go either through the
+//! SQLite group-commit [`Writer`] or straight to the PostgreSQL pool, each in its own transaction.
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use sqlx::AnyPool;
 
 use super::db::Db;
+use super::dialect::Dialect;
 
 use super::sql::{self, MessageKey};
 use super::writer::{Work, Writer};
 use super::DeleteOutcome;
 use super::{
     CallbackAttempt, ClaimedMessage, Fleet, IdempotencyClaim, MessagePage, MessageQuery,
-    MessageRecord, MessageStore, NewMessage, OutboxStats, PendingCallback, StatusUpdate,
-    StoreError, UpdateOutcome,
+    MessageRecord, NewMessage, OutboxStats, PendingCallback, StatusUpdate, StoreError,
+    UpdateOutcome,
 };
 // --- sender pool, pacing, resend, redelivery ---
 use super::{ResendOutcome, SlotGrant, SlotRequest};
@@ -35,15 +35,22 @@ pub(crate) enum Writes {
     Grouped(Writer),
 }
 
-/// A message store over an `Any` pool.
-pub(crate) struct SqlStore {
+/// The message store: messages and their history, idempotency keys, nonces, the outbox, the
+/// fleet, caller events, opt-outs. Shared between tasks as an `Arc<Store>`.
+pub struct Store {
     reads: AnyPool,
     writes: Writes,
+    /// The SQL the database speaks, as the opener chose it.
+    dialect: Dialect,
 }
 
-impl SqlStore {
-    pub(crate) fn new(reads: AnyPool, writes: Writes) -> SqlStore {
-        SqlStore { reads, writes }
+impl Store {
+    pub(crate) fn new(reads: AnyPool, writes: Writes, dialect: Dialect) -> Store {
+        Store {
+            reads,
+            writes,
+            dialect,
+        }
     }
 
     /// Runs `work` in a write transaction and returns its result once committed.
@@ -77,9 +84,9 @@ impl SqlStore {
     }
 }
 
-#[async_trait]
-impl MessageStore for SqlStore {
-    async fn ping(&self) -> Result<(), StoreError> {
+impl Store {
+    /// Checks that the database answers (for `/ready`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
         if let Writes::Grouped(writer) = &self.writes {
             if !writer.is_running() {
                 return Err(StoreError::WriterStopped);
@@ -89,17 +96,28 @@ impl MessageStore for SqlStore {
         sql::ping(&mut *conn).await
     }
 
-    async fn insert_sending(&self, m: &NewMessage) -> Result<(), StoreError> {
+    /// Records a new message and moves it straight to `sending` (two events), in one write: the
+    /// synchronous path, which calls Plivo right after. Fails with [`StoreError::DuplicateId`] if
+    /// the id is taken.
+    pub async fn insert_sending(&self, m: &NewMessage) -> Result<(), StoreError> {
         let m = m.clone();
         self.write(move |c| Box::pin(async move { sql::insert_sending(c, &m).await }))
             .await
     }
 
-    async fn update_status(&self, id: &str, u: &StatusUpdate) -> Result<UpdateOutcome, StoreError> {
+    /// Moves a message forward (see [`MessageStatus::rank`]); atomic, so concurrent updates cannot
+    /// interleave wrongly. An applied change appends an event and sets the UUID, error code and error
+    /// message when given.
+    pub async fn update_status(
+        &self,
+        id: &str,
+        u: &StatusUpdate,
+    ) -> Result<UpdateOutcome, StoreError> {
         self.update_by(MessageKey::Id, id, u).await
     }
 
-    async fn update_status_by_uuid(
+    /// As [`Store::update_status`], finding the message by Plivo's message UUID.
+    pub async fn update_status_by_uuid(
         &self,
         message_uuid: &str,
         u: &StatusUpdate,
@@ -107,7 +125,9 @@ impl MessageStore for SqlStore {
         self.update_by(MessageKey::Uuid, message_uuid, u).await
     }
 
-    async fn mark_outcome_unknown(
+    /// Flags that a request to Plivo ended without an answer, adding an event (status unchanged) with
+    /// `detail`. Fails with [`StoreError::MessageNotFound`] for an unknown id.
+    pub async fn mark_outcome_unknown(
         &self,
         id: &str,
         detail: &str,
@@ -120,7 +140,8 @@ impl MessageStore for SqlStore {
         .await
     }
 
-    async fn get_message(&self, id: &str) -> Result<Option<MessageRecord>, StoreError> {
+    /// The message with its events, or `None`.
+    pub async fn get_message(&self, id: &str) -> Result<Option<MessageRecord>, StoreError> {
         // One read transaction, so the message and its events come from one snapshot.
         let mut tx = self.reads.begin().await?;
         let mut record = sql::get_message(&mut *tx, id).await?;
@@ -138,14 +159,19 @@ impl MessageStore for SqlStore {
         Ok(record)
     }
 
-    async fn list_messages(&self, q: &MessageQuery) -> Result<MessagePage, StoreError> {
+    /// One page of messages, newest first (`created_at` then `id`, descending), filtered as asked.
+    /// Fails with [`StoreError::InvalidCursor`] for a cursor this store did not produce.
+    pub async fn list_messages(&self, q: &MessageQuery) -> Result<MessagePage, StoreError> {
         let mut tx = self.reads.begin().await?;
         let page = sql::list_messages(&mut *tx, q).await?;
         tx.commit().await?;
         Ok(page)
     }
 
-    async fn claim_idempotency_key(
+    /// Claims an idempotency key for a request whose body hashes to `request_hash`. Race-safe: one
+    /// atomic upsert on the key's primary key, then a read. A key claimed more than 24 hours before
+    /// `now` counts as absent and is taken over.
+    pub async fn claim_idempotency_key(
         &self,
         key: &str,
         request_hash: &str,
@@ -158,7 +184,8 @@ impl MessageStore for SqlStore {
         .await
     }
 
-    async fn complete_idempotency_key(
+    /// Stores the answer later requests with the key replay. Does nothing if the key is not held.
+    pub async fn complete_idempotency_key(
         &self,
         key: &str,
         status: u16,
@@ -171,13 +198,16 @@ impl MessageStore for SqlStore {
         .await
     }
 
-    async fn release_idempotency_key(&self, key: &str) -> Result<(), StoreError> {
+    /// Forgets an in-flight claim (the request ended without an answer worth replaying). A completed
+    /// key is kept.
+    pub async fn release_idempotency_key(&self, key: &str) -> Result<(), StoreError> {
         let key = key.to_owned();
         self.write(move |c| Box::pin(async move { sql::release_idempotency_key(c, &key).await }))
             .await
     }
 
-    async fn purge_expired_idempotency_keys(
+    /// Deletes idempotency keys claimed before `older_than`; returns how many.
+    pub async fn purge_expired_idempotency_keys(
         &self,
         older_than: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
@@ -185,20 +215,27 @@ impl MessageStore for SqlStore {
             .await
     }
 
-    async fn use_nonce(&self, nonce: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    /// `true` the first time a (Plivo V2) nonce is seen, `false` after. A nonce linked to a message
+    /// ([`Store::link_nonce`]) is remembered as long as the message; others for 7 days, and
+    /// are forgotten as new ones arrive.
+    pub async fn use_nonce(&self, nonce: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let nonce = nonce.to_owned();
         self.write(move |c| Box::pin(async move { sql::use_nonce(c, &nonce, now).await }))
             .await
     }
 
     // --- webhook hardening ---
-    async fn link_nonce(&self, nonce: &str, message_uuid: &str) -> Result<(), StoreError> {
+    /// Links a used nonce to the message whose Plivo UUID is `message_uuid` (nothing when no
+    /// message has it): the nonce is then kept as long as that message and deleted with it.
+    pub async fn link_nonce(&self, nonce: &str, message_uuid: &str) -> Result<(), StoreError> {
         let (nonce, uuid) = (nonce.to_owned(), message_uuid.to_owned());
         self.write(move |c| Box::pin(async move { sql::link_nonce(c, &nonce, &uuid).await }))
             .await
     }
 
-    async fn enqueue_messages(
+    /// Records messages for asynchronous delivery (status `accepted`, due now, failing with
+    /// `expired` after `deadline`), all in one transaction: once this returns, they are durable.
+    pub async fn enqueue_messages(
         &self,
         messages: &[NewMessage],
         deadline: DateTime<Utc>,
@@ -210,7 +247,10 @@ impl MessageStore for SqlStore {
         .await
     }
 
-    async fn claim_due(
+    /// Leases up to `limit` due messages to `owner` until `lease_until` (no two owners ever hold
+    /// one message); `accepted` ones become `sending`. A message whose previous lease ran out is
+    /// flagged `outcome_unknown`.
+    pub async fn claim_due(
         &self,
         owner: &str,
         now: DateTime<Utc>,
@@ -218,16 +258,18 @@ impl MessageStore for SqlStore {
         limit: u32,
     ) -> Result<Vec<ClaimedMessage>, StoreError> {
         let owner = owner.to_owned();
-        let skip_locked = matches!(self.writes, Writes::Direct(_));
+        let dialect = self.dialect;
         self.write(move |c| {
-            Box::pin(async move {
-                sql::claim_due(c, &owner, now, lease_until, limit, skip_locked).await
-            })
+            Box::pin(
+                async move { sql::claim_due(c, &owner, now, lease_until, limit, dialect).await },
+            )
         })
         .await
     }
 
-    async fn finish_delivery(
+    /// Ends a leased message's delivery with `u` (queued with Plivo's UUID, or failed) and takes it
+    /// out of the outbox.
+    pub async fn finish_delivery(
         &self,
         id: &str,
         u: &StatusUpdate,
@@ -237,7 +279,10 @@ impl MessageStore for SqlStore {
             .await
     }
 
-    async fn retry_delivery(
+    /// Puts a message leased to `owner` back in the outbox for `next_attempt_at`, with an event
+    /// (`detail`); `outcome_unknown` flags that the failed attempt may have reached Plivo. Does
+    /// nothing if `owner` no longer holds the lease (another worker took the message over).
+    pub async fn retry_delivery(
         &self,
         owner: &str,
         id: &str,
@@ -264,18 +309,30 @@ impl MessageStore for SqlStore {
         .await
     }
 
-    async fn release_lease(&self, owner: &str, id: &str) -> Result<(), StoreError> {
+    /// Gives back a lease `owner` holds and on which no attempt was made (graceful shutdown).
+    pub async fn release_lease(&self, owner: &str, id: &str) -> Result<(), StoreError> {
         let (owner, id) = (owner.to_owned(), id.to_owned());
         self.write(move |c| Box::pin(async move { sql::release_lease(c, &owner, &id).await }))
             .await
     }
 
-    async fn outbox_stats(&self) -> Result<OutboxStats, StoreError> {
-        let mut conn = self.reads.acquire().await?;
-        sql::outbox_stats(&mut *conn).await
+    /// Outbox depth, the oldest message not yet handed to Plivo, and counts by status.
+    pub async fn outbox_stats(&self) -> Result<OutboxStats, StoreError> {
+        // One snapshot for every number: counts read a moment apart could show one message in
+        // two statuses (`accepted`, then `sending` once a worker took it).
+        let mut tx = self.reads.begin().await?;
+        if let Some(snapshot) = self.dialect.snapshot_reads() {
+            sqlx::query(snapshot).execute(&mut *tx).await?;
+        }
+        let stats = sql::outbox_stats(&mut *tx).await?;
+        tx.rollback().await?;
+        Ok(stats)
     }
 
-    async fn heartbeat(
+    /// Records this instance's heartbeat (with any pause it asks for after a 429) and returns how
+    /// many instances share Plivo's limits and the latest pause any of them asked for (also one
+    /// that has left since, while its pause lasts).
+    pub async fn heartbeat(
         &self,
         instance: &str,
         now: DateTime<Utc>,
@@ -288,13 +345,24 @@ impl MessageStore for SqlStore {
         .await
     }
 
-    async fn leave(&self, instance: &str) -> Result<(), StoreError> {
+    /// Removes this instance from the fleet; a pause it asked for after a 429 (`pause_until`, if
+    /// later than `now`) stays for the others until it is over.
+    pub async fn leave(
+        &self,
+        instance: &str,
+        now: DateTime<Utc>,
+        pause_until: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
         let instance = instance.to_owned();
-        self.write(move |c| Box::pin(async move { sql::leave(c, &instance).await }))
-            .await
+        self.write(move |c| {
+            Box::pin(async move { sql::leave(c, &instance, now, pause_until).await })
+        })
+        .await
     }
 
-    async fn claim_callbacks(
+    /// Leases due status events, at most one per message (the earliest pending), so that each
+    /// message's events go out in order.
+    pub async fn claim_callbacks(
         &self,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
@@ -306,7 +374,9 @@ impl MessageStore for SqlStore {
         .await
     }
 
-    async fn record_callback_attempt(
+    /// Records a try at posting an event; `next_attempt_at` is the next try (`None`: delivered or
+    /// given up).
+    pub async fn record_callback_attempt(
         &self,
         event_id: &str,
         attempt: &CallbackAttempt,
@@ -323,19 +393,26 @@ impl MessageStore for SqlStore {
 
     // --- retention ---
 
-    async fn mark_ended(&self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
+    /// Marks a message as ended at `at` unless it already is (a message left `sent` without a
+    /// receipt at its deadline); a final status marks it by itself. `false` for an unknown id.
+    /// In a transaction of its own; `sql::mark_ended` does the same inside another write.
+    pub async fn mark_ended(&self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
         let id = id.to_owned();
         self.write(move |c| Box::pin(async move { sql::mark_ended(c, &id, at).await }))
             .await
     }
 
-    async fn delete_message(&self, id: &str) -> Result<DeleteOutcome, StoreError> {
+    /// `DELETE /messages/{id}`: removes an ended message with its events, caller events and
+    /// attempts, and the idempotency record that created it.
+    pub async fn delete_message(&self, id: &str) -> Result<DeleteOutcome, StoreError> {
         let id = id.to_owned();
         self.write(move |c| Box::pin(async move { sql::delete_message(c, &id).await }))
             .await
     }
 
-    async fn purge_ended_messages(
+    /// Deletes up to `limit` messages that ended before `ended_before`, as
+    /// [`Store::delete_message`] does; returns how many. One short transaction.
+    pub async fn purge_ended_messages(
         &self,
         ended_before: DateTime<Utc>,
         limit: u32,
@@ -344,7 +421,9 @@ impl MessageStore for SqlStore {
             .await
     }
 
-    async fn redact_ended_messages(
+    /// Redacts up to `limit` messages that ended before `ended_before` and are not redacted yet;
+    /// returns how many. One short transaction.
+    pub async fn redact_ended_messages(
         &self,
         ended_before: DateTime<Utc>,
         limit: u32,
@@ -353,7 +432,9 @@ impl MessageStore for SqlStore {
             .await
     }
 
-    async fn purge_expired_keys(
+    /// Deletes up to `limit` idempotency keys claimed before `keys_before` and up to `limit` used
+    /// nonces seen before `nonces_before`; returns how many rows went.
+    pub async fn purge_expired_keys(
         &self,
         keys_before: DateTime<Utc>,
         nonces_before: DateTime<Utc>,
@@ -372,7 +453,10 @@ impl MessageStore for SqlStore {
 
     // --- reconciliation ---
 
-    async fn await_reconcile(
+    /// Takes a message leased to `owner` out of the outbox after an attempt whose outcome is
+    /// unknown (flagged, with `detail`): no further attempt until the reconciler has asked Plivo,
+    /// settling from `from`. `plivo_log` is the `log` it was sent with.
+    pub async fn await_reconcile(
         &self,
         owner: &str,
         id: &str,
@@ -392,7 +476,9 @@ impl MessageStore for SqlStore {
         .await
     }
 
-    async fn sweep_stalled_sends(
+    /// Flags synchronous sends still `sending` that were created before `cutoff` (their process
+    /// stopped mid-send), for the reconciler; returns how many.
+    pub async fn sweep_stalled_sends(
         &self,
         cutoff: DateTime<Utc>,
         now: DateTime<Utc>,
@@ -401,7 +487,9 @@ impl MessageStore for SqlStore {
             .await
     }
 
-    async fn claim_reconcilable(
+    /// Leases up to `limit` messages due for a check with Plivo (flagged before `settled_before`,
+    /// not postponed past `now`) until `lease_until`.
+    pub async fn claim_reconcilable(
         &self,
         now: DateTime<Utc>,
         settled_before: DateTime<Utc>,
@@ -422,7 +510,10 @@ impl MessageStore for SqlStore {
 
     // --- sender pool, pacing, resend, redelivery ---
 
-    async fn reserve_sender_slots(
+    /// Reserves `count` consecutive slots of `interval` for `sender`, starting at the sender's next
+    /// free slot or `now`, whichever is later, if that start is no later than `latest`. Atomic
+    /// across every instance on the database.
+    pub async fn reserve_sender_slots(
         &self,
         sender: &str,
         count: u32,
@@ -431,16 +522,18 @@ impl MessageStore for SqlStore {
         latest: DateTime<Utc>,
     ) -> Result<SlotGrant, StoreError> {
         let sender = sender.to_owned();
-        let lock = matches!(self.writes, Writes::Direct(_));
+        let dialect = self.dialect;
         self.write(move |c| {
             Box::pin(async move {
-                sql::reserve_sender_slots(c, &sender, count, interval, now, latest, lock).await
+                sql::reserve_sender_slots(c, &sender, count, interval, now, latest, dialect).await
             })
         })
         .await
     }
 
-    async fn enqueue_paced(
+    /// As [`Store::enqueue_messages`], with slots reserved in the same transaction for each
+    /// request: its messages are due when their slot starts.
+    pub async fn enqueue_paced(
         &self,
         messages: &[NewMessage],
         deadline: DateTime<Utc>,
@@ -448,22 +541,25 @@ impl MessageStore for SqlStore {
         interval: std::time::Duration,
     ) -> Result<(), StoreError> {
         let (messages, requests) = (messages.to_vec(), requests.to_vec());
-        let lock = matches!(self.writes, Writes::Direct(_));
+        let dialect = self.dialect;
         self.write(move |c| {
             Box::pin(async move {
                 let now = Utc::now();
-                sql::enqueue_paced(c, &messages, deadline, &requests, interval, now, lock).await
+                sql::enqueue_paced(c, &messages, deadline, &requests, interval, now, dialect).await
             })
         })
         .await
     }
 
-    async fn slot_reservations(&self, ids: &[String]) -> Result<Vec<String>, StoreError> {
+    /// Which of `ids` were made due by a slot reservation (and so may go to Plivo at once).
+    pub async fn slot_reservations(&self, ids: &[String]) -> Result<Vec<String>, StoreError> {
         let mut conn = self.reads.acquire().await?;
         sql::slot_reservations(&mut *conn, ids).await
     }
 
-    async fn defer_for_slot(
+    /// Gives messages leased to `owner` back to the outbox until `due`, without an attempt,
+    /// holding the slot reservation `slot` if any.
+    pub async fn defer_for_slot(
         &self,
         owner: &str,
         ids: &[String],
@@ -477,18 +573,22 @@ impl MessageStore for SqlStore {
         .await
     }
 
-    async fn waiting_for_sender(&self, now: DateTime<Utc>) -> Result<i64, StoreError> {
+    /// Messages waiting in the outbox for a reserved sender slot (for metrics).
+    pub async fn waiting_for_sender(&self, now: DateTime<Utc>) -> Result<i64, StoreError> {
         let mut conn = self.reads.acquire().await?;
         sql::waiting_for_sender(&mut *conn, now).await
     }
 
-    async fn learn_sender(&self, message_uuid: &str, sender: &str) -> Result<(), StoreError> {
+    /// Records the number Plivo sent a Powerpack message from, if the message has none yet.
+    pub async fn learn_sender(&self, message_uuid: &str, sender: &str) -> Result<(), StoreError> {
         let (uuid, sender) = (message_uuid.to_owned(), sender.to_owned());
         self.write(move |c| Box::pin(async move { sql::learn_sender(c, &uuid, &sender).await }))
             .await
     }
 
-    async fn resend_message(
+    /// Creates a resend of message `id` as `new_id` (in the outbox, failing with `expired` after
+    /// `deadline`).
+    pub async fn resend_message(
         &self,
         id: &str,
         new_id: &str,
@@ -502,7 +602,9 @@ impl MessageStore for SqlStore {
         .await
     }
 
-    async fn note_event(
+    /// Adds a note to the message's history (an event with its current status and `detail`).
+    /// Fails with [`StoreError::MessageNotFound`] for an unknown id.
+    pub async fn note_event(
         &self,
         id: &str,
         detail: &str,
@@ -513,7 +615,9 @@ impl MessageStore for SqlStore {
             .await
     }
 
-    async fn redeliver_callbacks(
+    /// Puts every exhausted status event with `occurred_at >= since` (of `message_id` only, when
+    /// given) back for delivery with a new retry window; returns how many.
+    pub async fn redeliver_callbacks(
         &self,
         since: DateTime<Utc>,
         message_id: Option<&str>,
@@ -530,7 +634,10 @@ impl MessageStore for SqlStore {
 
     // --- inbound messages and opt-outs ---
 
-    async fn record_inbound(
+    /// Stores an inbound message unless one with its `message_uuid` is stored (then nothing changes:
+    /// [`InboundOutcome::Repeat`]). A new one also queues `forward` (to `INBOUND_CALLBACK_URL`) and
+    /// applies `change` (a STOP or START), in the same transaction.
+    pub async fn record_inbound(
         &self,
         m: &NewInbound,
         forward: Option<&NewForward>,
@@ -544,12 +651,18 @@ impl MessageStore for SqlStore {
         })
         .await
     }
-    async fn uuids_of_others(&self, id: &str, uuids: &[String]) -> Result<Vec<String>, StoreError> {
+    /// Of `uuids`, those that belong to a stored message other than `id`.
+    pub async fn uuids_of_others(
+        &self,
+        id: &str,
+        uuids: &[String],
+    ) -> Result<Vec<String>, StoreError> {
         let mut conn = self.reads.acquire().await?;
         sql::uuids_of_others(&mut *conn, id, uuids).await
     }
 
-    async fn resolve_reconcile(
+    /// Records what Plivo's records said about a checked message (and ends its lease).
+    pub async fn resolve_reconcile(
         &self,
         id: &str,
         outcome: &Reconciled,
@@ -560,12 +673,16 @@ impl MessageStore for SqlStore {
             .await
     }
 
-    async fn take_list_slot(&self, now: DateTime<Utc>, max: u32) -> Result<bool, StoreError> {
+    /// Counts one List Message request within `max` a minute for all instances on this database;
+    /// `false` (nothing counted) when the budget is spent.
+    pub async fn take_list_slot(&self, now: DateTime<Utc>, max: u32) -> Result<bool, StoreError> {
         self.write(move |c| Box::pin(sql::take_list_slot(c, now, max)))
             .await
     }
 
-    async fn hold_early_callback(
+    /// Keeps a valid status callback whose UUID no message has yet (for an hour), to be applied
+    /// as soon as a message takes that UUID.
+    pub async fn hold_early_callback(
         &self,
         message_uuid: &str,
         u: &StatusUpdate,
@@ -575,12 +692,15 @@ impl MessageStore for SqlStore {
             .await
     }
 
-    async fn sweep_held_callbacks(&self) -> Result<u64, StoreError> {
+    /// Applies held callbacks whose UUID a message has taken meanwhile; returns how many UUIDs.
+    pub async fn sweep_held_callbacks(&self) -> Result<u64, StoreError> {
         self.write(move |c| Box::pin(sql::sweep_held_callbacks(c)))
             .await
     }
 
-    async fn claim_receipt_checks(
+    /// Leases up to `limit` `queued`/`sent` messages whose receipt lookup is due (see
+    /// `sql::reconcile::claim_receipt_checks`), counting one lookup each.
+    pub async fn claim_receipt_checks(
         &self,
         now: DateTime<Utc>,
         first_due_before: DateTime<Utc>,
@@ -599,7 +719,8 @@ impl MessageStore for SqlStore {
         .await
     }
 
-    async fn schedule_receipt_check(
+    /// Sets (or clears) the time of a message's next receipt lookup.
+    pub async fn schedule_receipt_check(
         &self,
         id: &str,
         next: Option<DateTime<Utc>>,
@@ -611,31 +732,39 @@ impl MessageStore for SqlStore {
         .await
     }
 
-    async fn mark_no_receipt(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+    /// At its deadline, a message still `queued`/`sent` gets an event `no_receipt` and keeps its
+    /// status; no more lookups. The one place this is written.
+    pub async fn mark_no_receipt(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
         let id = id.to_owned();
         self.write(move |c| Box::pin(async move { sql::mark_no_receipt(c, &id, at).await }))
             .await
     }
 
-    async fn reconcile_gauges(&self, cap: i64) -> Result<(i64, i64), StoreError> {
+    /// Messages waiting for a receipt and early callbacks held, each counted up to `cap`.
+    pub async fn reconcile_gauges(&self, cap: i64) -> Result<(i64, i64), StoreError> {
         let mut conn = self.reads.acquire().await?;
         let awaiting = sql::count_awaiting_receipt(&mut *conn, cap).await?;
         let held = sql::count_held_callbacks(&mut *conn, cap).await?;
         Ok((awaiting, held))
     }
 
-    async fn change_opt_out(&self, change: &OptOutChange) -> Result<bool, StoreError> {
+    /// Puts a number on the opt-out list or takes it off, with a history entry; returns whether
+    /// anything was recorded (see `sql::optouts::apply_change`).
+    pub async fn change_opt_out(&self, change: &OptOutChange) -> Result<bool, StoreError> {
         let change = change.clone();
         self.write(move |c| Box::pin(async move { sql::apply_change(c, &change).await }))
             .await
     }
 
-    async fn opted_out(&self, numbers: &[String]) -> Result<Vec<String>, StoreError> {
+    /// Which of `numbers` (E.164) are on the opt-out list: one indexed lookup each, read from the
+    /// database every time, so a change made by any instance counts at once.
+    pub async fn opted_out(&self, numbers: &[String]) -> Result<Vec<String>, StoreError> {
         let mut conn = self.reads.acquire().await?;
         sql::opted_out(&mut *conn, numbers).await
     }
 
-    async fn list_opt_outs(
+    /// A page of the opt-out list, newest first (`limit` clamped to 1–1000).
+    pub async fn list_opt_outs(
         &self,
         limit: u32,
         cursor: Option<&str>,
@@ -644,14 +773,21 @@ impl MessageStore for SqlStore {
         sql::list_opt_outs(&mut *conn, limit, cursor).await
     }
 
-    async fn opt_out_status(&self, number: &str) -> Result<OptOutStatus, StoreError> {
+    /// A number's place on the list and its history.
+    pub async fn opt_out_status(&self, number: &str) -> Result<OptOutStatus, StoreError> {
         let mut tx = self.reads.begin().await?;
         let status = sql::opt_out_status(&mut *tx, number).await?;
         tx.commit().await?;
         Ok(status)
     }
     // --- media uploads ---
-    async fn record_uploads(&self, id: &str, uploads: &[UploadedMedia]) -> Result<(), StoreError> {
+    /// Records the files uploaded to Plivo for message `id` (which must be stored), in order;
+    /// `GET /messages/{id}` shows them as `uploads`. Once per message.
+    pub async fn record_uploads(
+        &self,
+        id: &str,
+        uploads: &[UploadedMedia],
+    ) -> Result<(), StoreError> {
         let (id, uploads) = (id.to_owned(), uploads.to_vec());
         self.write(move |c| Box::pin(async move { sql::record_uploads(c, &id, &uploads).await }))
             .await

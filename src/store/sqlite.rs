@@ -10,7 +10,8 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AnyConnection, Executor};
 
-use super::sql_store::{SqlStore, Writes};
+use super::dialect::Dialect;
+use super::sql_store::{Store, Writes};
 use super::writer::Writer;
 use super::{StoreError, MIGRATOR};
 
@@ -43,7 +44,7 @@ const READER_PRAGMAS: &[&str] = &[
 ];
 
 /// Opens (creating if needed) the database at `url`, migrates it and starts the writer.
-pub(crate) async fn open(url: &str, max_batch: usize) -> Result<SqlStore, StoreError> {
+pub(crate) async fn open(url: &str, max_batch: usize) -> Result<Store, StoreError> {
     let url = normalize(url);
     let options = AnyConnectOptions::from_str(&url)?;
     // The migrations run on a connection of their own, closed once the writer and the readers are
@@ -67,9 +68,10 @@ pub(crate) async fn open(url: &str, max_batch: usize) -> Result<SqlStore, StoreE
         .connect_with(options)
         .await?;
     migrations.close().await;
-    Ok(SqlStore::new(
+    Ok(Store::new(
         reads,
         Writes::Grouped(Writer::spawn(writer, max_batch)?),
+        Dialect::Sqlite,
     ))
 }
 

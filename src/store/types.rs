@@ -139,7 +139,7 @@ pub struct StatusUpdate {
     pub at: DateTime<Utc>,
 }
 
-/// What [`MessageStore::update_status`](super::MessageStore::update_status) did.
+/// What [`Store::update_status`](super::Store::update_status) did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpdateOutcome {
     /// The status moved forward and an event was recorded.
@@ -348,7 +348,7 @@ pub struct PendingCallback {
     pub payload: Option<String>,
 }
 
-/// Filters and paging for [`MessageStore::list_messages`](super::MessageStore::list_messages).
+/// Filters and paging for [`Store::list_messages`](super::Store::list_messages).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageQuery {
     /// Only messages to this number.
@@ -392,7 +392,7 @@ pub struct MessagePage {
     pub next_cursor: Option<String>,
 }
 
-/// The answer to [`MessageStore::claim_idempotency_key`](super::MessageStore::claim_idempotency_key).
+/// The answer to [`Store::claim_idempotency_key`](super::Store::claim_idempotency_key).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdempotencyClaim {
     /// This caller owns the key now and must complete or release it.
@@ -412,7 +412,7 @@ pub enum IdempotencyClaim {
 
 // --- sender pool, pacing, resend, redelivery ---
 
-/// What [`MessageStore::reserve_sender_slots`](super::MessageStore::reserve_sender_slots) did.
+/// What [`Store::reserve_sender_slots`](super::Store::reserve_sender_slots) did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SlotGrant {
     /// The slots are reserved; the send may go at `at` (now or later).
@@ -437,7 +437,7 @@ pub struct SlotRequest {
     pub ids: Vec<String>,
 }
 
-/// What [`MessageStore::resend_message`](super::MessageStore::resend_message) did.
+/// What [`Store::resend_message`](super::Store::resend_message) did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ResendOutcome {
     /// A new message (in the outbox, with this id) repeats the old one.

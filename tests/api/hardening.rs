@@ -172,6 +172,49 @@ async fn cors_for_the_configured_origins_only() {
 }
 
 #[tokio::test]
+async fn cors_answers_carry_the_request_id_and_the_refusals_carry_cors() {
+    let app = spawn_app_with(&[
+        ("CORS_ALLOWED_ORIGINS", "https://app.example"),
+        ("API_KEYS", KEY_A),
+    ])
+    .await;
+    // A preflight is answered without a key, and like every answer it has an id and the headers.
+    let r = preflight(&app, "https://app.example").await;
+    assert!(r.status().is_success(), "{}", r.status());
+    assert!(r.headers().contains_key("x-request-id"));
+    assert_security_headers(&r);
+    // A refusal made before the handler (no key) still lets the browser read it.
+    let r = app
+        .client
+        .post(format!("{}/send-mms", app.address))
+        .header("origin", "https://app.example")
+        .json(&valid_body())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+    assert!(r.headers().contains_key("x-request-id"));
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .bearer_auth(KEY_A)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("method=\"OPTIONS\",route=\"/send-mms\""),
+        "the preflight is counted: {metrics}"
+    );
+}
+
+#[tokio::test]
 async fn silent_connections_are_closed_after_the_idle_timeout() {
     use tokio::io::AsyncReadExt;
     let app = spawn_app_with(&[("CONNECTION_IDLE_TIMEOUT_SECONDS", "1")]).await;

@@ -168,3 +168,29 @@ async fn bad_bodies_get_json_errors_and_plivo_is_never_called() {
     .await;
     assert_eq!(field["field"], "recipientNumber");
 }
+
+#[tokio::test]
+async fn a_sync_send_with_less_than_five_seconds_left_is_not_sent_and_ends_expired() {
+    // With a deadline of 3 s, no sync send can give Plivo a valid message_expiry (at least 5 s).
+    let app = spawn_app_with(&[("MESSAGE_TTL_SECONDS", "3")]).await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(202).set_body_json(plivo_accepted()))
+        .expect(0)
+        .mount(&app.plivo)
+        .await;
+
+    let body = assert_error(
+        app.post_json(&valid_body()).await,
+        503,
+        "provider_unavailable",
+    )
+    .await;
+
+    let id = body["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the answer names the message: {body}"));
+    let record = json_body(app.fetch(&format!("/messages/{id}")).await).await;
+    assert_eq!(record["status"], "failed", "{record}");
+    assert_eq!(record["errorCode"], "expired", "{record}");
+    assert_eq!(app.plivo_calls().await, 0);
+}

@@ -3,14 +3,14 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use mms_gateway::store::{connect, MessageStore};
+use mms_gateway::store::{connect, Store};
 
 use crate::fresh_postgres::FreshPostgres;
 
 /// A fresh SQLite store in a temporary directory.
 pub async fn with_sqlite<F, Fut>(test: F)
 where
-    F: FnOnce(Arc<dyn MessageStore>) -> Fut,
+    F: FnOnce(Arc<Store>) -> Fut,
     Fut: Future<Output = ()>,
 {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -23,7 +23,7 @@ where
 /// test fails). Says so on stderr and passes when `TEST_DATABASE_URL` is not set.
 pub async fn with_postgres<F, Fut>(test: F)
 where
-    F: FnOnce(Arc<dyn MessageStore>) -> Fut,
+    F: FnOnce(Arc<Store>) -> Fut,
     Fut: Future<Output = ()>,
 {
     let Some(db) = FreshPostgres::create("postgres store").await else {

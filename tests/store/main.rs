@@ -81,4 +81,7 @@ on_both_backends!(
     the_list_budget_holds_under_concurrency,
     early_callbacks_are_applied_when_the_uuid_appears,
     no_receipt_keeps_the_status,
+    // --- the fleet ---
+    heartbeats_count_the_live_instances_and_leaving_ends_one,
+    a_pause_outlasts_the_instance_that_left_under_it,
 );

@@ -6,7 +6,7 @@
 use sqlx::{Connection, Row};
 
 use mms_gateway::store::{
-    connect, listing_statements, Direction, MessageQuery, MessageStatus, MessageStore, SqlParam,
+    connect, listing_statements, Direction, MessageQuery, MessageStatus, SqlParam, Store,
 };
 
 use crate::fresh_postgres::FreshPostgres;
@@ -66,9 +66,7 @@ const HOT_QUERIES: &[(&str, &str)] = &[
 
 /// Every shape of `GET /messages` (each filter alone and together, with and without a cursor), as
 /// the store sends it: its statements, and the index that must serve the page, newest first.
-async fn listings(
-    store: &dyn MessageStore,
-) -> Vec<(String, Vec<(String, Vec<SqlParam>)>, &'static str)> {
+async fn listings(store: &Store) -> Vec<(String, Vec<(String, Vec<SqlParam>)>, &'static str)> {
     // A real cursor: the second of two messages, as a first page of one gives it out.
     for (id, second) in [("0001", 1), ("0002", 2)] {
         let m = crate::suite::message(id, "+14155551234", crate::suite::at(second));
@@ -125,7 +123,7 @@ async fn sqlite_serves_every_listing_from_an_index() {
     let store = connect(&format!("sqlite://{}", path.display()))
         .await
         .expect("open");
-    let shapes = listings(&*store).await;
+    let shapes = listings(&store).await;
     drop(store);
     let conn = rusqlite::Connection::open(&path).expect("open with rusqlite");
     for (shape, statements, index) in shapes {
@@ -167,7 +165,7 @@ async fn postgres_serves_every_listing_from_an_index() {
         return;
     };
     let store = connect(db.url()).await.expect("open");
-    let shapes = listings(&*store).await;
+    let shapes = listings(&store).await;
     drop(store);
     let mut conn = sqlx::PgConnection::connect(db.url())
         .await

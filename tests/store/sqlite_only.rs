@@ -75,8 +75,7 @@ async fn in_memory_databases_work() {
 /// instead of failing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_memory_writes_wait_for_concurrent_reads() {
-    let store: Arc<dyn mms_gateway::store::MessageStore> =
-        connect("sqlite::memory:").await.expect("open");
+    let store: Arc<mms_gateway::store::Store> = connect("sqlite::memory:").await.expect("open");
     let reader = {
         let store = Arc::clone(&store);
         tokio::spawn(async move {

@@ -1,7 +1,8 @@
 //! `POST /send-mms`: HTTP in and out of the send service (`src/send/`): reads the headers and the
 //! body into a [`SendCommand`], and writes the [`Outcome`] back as status, headers and JSON.
 
-use axum::extract::{Request, State};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
@@ -10,9 +11,9 @@ use crate::api_error::ApiError;
 use crate::http::auth::Caller;
 use crate::http::idempotency;
 use crate::http::openapi::ErrorResponse;
-use crate::http::send_request::parse_send_request;
+use crate::http::send_request::{parse_send_request, BodyFormat};
 use crate::http::AppState;
-use crate::media_upload::send::read_send_body;
+use crate::media_upload::send::{read_send, MultipartSend};
 use crate::send::{IdempotencyKey, Outcome, SendCommand};
 
 /// Sends one MMS, or accepts it (or a batch) for asynchronous delivery; honours `Idempotency-Key`.
@@ -119,4 +120,22 @@ fn decorate(mut response: Response, respond_async: bool) -> Response {
         );
     }
     response
+}
+
+/// Reads the body of a `POST /send-mms` of any format: a multipart one (up to `MAX_UPLOAD_BYTES`)
+/// as a form body plus files, any other within the 64 KiB limit (`DefaultBodyLimit`).
+pub async fn read_send_body<S: Send + Sync>(
+    request: axum::extract::Request,
+    state: &S,
+    max_upload_bytes: u64,
+) -> Result<(BodyFormat, Bytes, Option<MultipartSend>), ApiError> {
+    if crate::media_upload::is_multipart(request.headers()) {
+        let (parts, body) = request.into_parts();
+        let send = read_send(&parts.headers, body, max_upload_bytes).await?;
+        let form_body = Bytes::from(send.form_body.clone());
+        return Ok((BodyFormat::Form, form_body, Some(send)));
+    }
+    let format = BodyFormat::from_headers(request.headers())?;
+    let body = Bytes::from_request(request, state).await?;
+    Ok((format, body, None))
 }

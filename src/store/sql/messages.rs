@@ -196,11 +196,11 @@ pub(crate) async fn update_status(
     let (update, exists) = match by {
         MessageKey::Id => (
             forward_update!("id"),
-            "SELECT COUNT(*) FROM messages WHERE id = $1",
+            "SELECT COUNT(*) FROM (SELECT 1 FROM messages WHERE id = $1 LIMIT 1) AS m",
         ),
         MessageKey::Uuid => (
             forward_update!("message_uuid"),
-            "SELECT COUNT(*) FROM messages WHERE message_uuid = $1",
+            "SELECT COUNT(*) FROM (SELECT 1 FROM messages WHERE message_uuid = $1 LIMIT 1) AS m",
         ),
     };
     let at = micros(u.at);

@@ -2,6 +2,7 @@
 //! instances that share Plivo's limits.
 
 use crate::store::db::{query, query_scalar, Db};
+use crate::store::dialect::Dialect;
 use chrono::{DateTime, Utc};
 
 use super::messages::{append_event, insert_queued_for_delivery, record_from_row, MESSAGE_COLUMNS};
@@ -28,21 +29,18 @@ pub(crate) async fn enqueue_messages(
 
 /// Leases up to `limit` due messages to `owner`. `accepted` ones move to `sending`; ones whose
 /// previous lease ran out are flagged `outcome_unknown` (that attempt may have reached Plivo).
-/// `skip_locked` adds PostgreSQL's `FOR UPDATE SKIP LOCKED`, so instances don't queue on each other.
+/// On PostgreSQL the candidates are locked, skipping locked ones, so instances don't queue on each
+/// other.
 pub(crate) async fn claim_due(
     conn: &mut dyn Db,
     owner: &str,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
     limit: u32,
-    skip_locked: bool,
+    dialect: Dialect,
 ) -> Result<Vec<ClaimedMessage>, StoreError> {
     let now = micros(now);
-    let lock = if skip_locked {
-        " FOR UPDATE SKIP LOCKED"
-    } else {
-        ""
-    };
+    let lock = dialect.for_update_skip_locked();
     let candidates = query(&format!(
         "SELECT id, lease_until, status FROM messages WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= $1 \
          AND (lease_until IS NULL OR lease_until < $1) ORDER BY next_attempt_at, id LIMIT $2{lock}"
@@ -204,7 +202,8 @@ pub(crate) async fn outbox_stats(conn: &mut dyn Db) -> Result<OutboxStats, Store
     })
 }
 
-/// Records this instance's heartbeat (and any pause it wants after a 429) and reads the fleet.
+/// Records this instance's heartbeat (and any pause it wants after a 429) and reads the fleet: the
+/// live instances, and the latest pause still recorded, also by one that has left since.
 pub(crate) async fn heartbeat(
     conn: &mut dyn Db,
     instance: &str,
@@ -221,12 +220,16 @@ pub(crate) async fn heartbeat(
     .bind(pause_until.map(micros))
     .execute(&mut *conn)
     .await?;
-    query("DELETE FROM instances WHERE heartbeat_at < $1")
-        .bind(now - 10 * LIVE_WITHIN_MICROS)
-        .execute(&mut *conn)
-        .await?;
+    query(
+        "DELETE FROM instances WHERE heartbeat_at < $1 AND (pause_until IS NULL OR pause_until < $2)",
+    )
+    .bind(now - 10 * LIVE_WITHIN_MICROS)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
     let row = query(
-        "SELECT COUNT(*) AS live, MAX(pause_until) AS pause FROM instances WHERE heartbeat_at >= $1",
+        "SELECT COUNT(CASE WHEN heartbeat_at >= $1 THEN 1 END) AS live, MAX(pause_until) AS pause \
+         FROM instances",
     )
     .bind(now - LIVE_WITHIN_MICROS)
     .fetch_one(&mut *conn)
@@ -242,11 +245,29 @@ pub(crate) async fn heartbeat(
     })
 }
 
-/// Removes this instance from the fleet (clean shutdown).
-pub(crate) async fn leave(conn: &mut dyn Db, instance: &str) -> Result<(), StoreError> {
-    query("DELETE FROM instances WHERE id = $1")
-        .bind(instance)
-        .execute(&mut *conn)
-        .await?;
+/// Removes this instance from the fleet (clean shutdown). A pause it asked for after a 429 that
+/// lasts past `now` stays for the others to honour: its row is kept, no longer live (heartbeat 0),
+/// until the pause is over.
+pub(crate) async fn leave(
+    conn: &mut dyn Db,
+    instance: &str,
+    now: DateTime<Utc>,
+    pause_until: Option<DateTime<Utc>>,
+) -> Result<(), StoreError> {
+    match pause_until.filter(|until| *until > now) {
+        Some(until) => {
+            query("UPDATE instances SET heartbeat_at = 0, pause_until = $2 WHERE id = $1")
+                .bind(instance)
+                .bind(micros(until))
+                .execute(&mut *conn)
+                .await?
+        }
+        None => {
+            query("DELETE FROM instances WHERE id = $1")
+                .bind(instance)
+                .execute(&mut *conn)
+                .await?
+        }
+    };
     Ok(())
 }

@@ -351,10 +351,13 @@ pub(crate) async fn apply_held_callbacks(
     conn: &mut dyn Db,
     message_uuid: &str,
 ) -> Result<(), StoreError> {
-    let known: i64 = query_scalar("SELECT COUNT(*) FROM messages WHERE message_uuid = $1")
-        .bind(message_uuid)
-        .fetch_one(&mut *conn)
-        .await?;
+    // Whether any message has this UUID: at most one row is read, however many share it.
+    let known: i64 = query_scalar(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM messages WHERE message_uuid = $1 LIMIT 1) AS m",
+    )
+    .bind(message_uuid)
+    .fetch_one(&mut *conn)
+    .await?;
     if known == 0 {
         return Ok(());
     }

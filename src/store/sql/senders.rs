@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::store::db::{query, query_scalar, Db};
+use crate::store::dialect::Dialect;
 use chrono::{DateTime, Utc};
 
 use super::messages::insert_queued_for_delivery;
@@ -17,8 +18,8 @@ fn interval_micros(interval: Duration) -> i64 {
 }
 
 /// Reserves `count` consecutive slots of `sender` starting at `max(TAT, now)` if that is no later
-/// than `latest`, moving the sender's TAT past them. `lock` adds PostgreSQL's `FOR UPDATE`, so
-/// two instances reserving at once take turns on the sender's row.
+/// than `latest`, moving the sender's TAT past them. On PostgreSQL the sender's row is
+/// locked, so two instances reserving at once take turns on it.
 pub(crate) async fn reserve_sender_slots(
     conn: &mut dyn Db,
     sender: &str,
@@ -26,13 +27,13 @@ pub(crate) async fn reserve_sender_slots(
     interval: Duration,
     now: DateTime<Utc>,
     latest: DateTime<Utc>,
-    lock: bool,
+    dialect: Dialect,
 ) -> Result<SlotGrant, StoreError> {
     query("INSERT INTO sender_pacing (sender, tat) VALUES ($1, 0) ON CONFLICT (sender) DO NOTHING")
         .bind(sender)
         .execute(&mut *conn)
         .await?;
-    let lock = if lock { " FOR UPDATE" } else { "" };
+    let lock = dialect.for_update();
     let tat: i64 = query_scalar(&format!(
         "SELECT tat FROM sender_pacing WHERE sender = $1{lock}"
     ))
@@ -65,16 +66,23 @@ pub(crate) async fn enqueue_paced(
     requests: &[SlotRequest],
     interval: Duration,
     now: DateTime<Utc>,
-    lock: bool,
+    dialect: Dialect,
 ) -> Result<(), StoreError> {
     for m in messages {
         insert_queued_for_delivery(conn, m, deadline).await?;
     }
     for request in requests {
         let count = u32::try_from(request.ids.len()).unwrap_or(u32::MAX);
-        let grant =
-            reserve_sender_slots(conn, &request.sender, count, interval, now, deadline, lock)
-                .await?;
+        let grant = reserve_sender_slots(
+            conn,
+            &request.sender,
+            count,
+            interval,
+            now,
+            deadline,
+            dialect,
+        )
+        .await?;
         let (due, slot) = match grant {
             SlotGrant::Granted { at } => (micros(at), Some(micros(at))),
             SlotGrant::Refused { .. } => (micros(deadline), None),

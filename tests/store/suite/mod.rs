@@ -1,7 +1,8 @@
-//! The store test suite, written once against `Arc<dyn MessageStore>`; `main.rs` runs each test on
+//! The store test suite, written once against `Arc<Store>`; `main.rs` runs each test on
 //! both backends.
 
 mod concurrency;
+mod fleet;
 mod keys;
 mod listing;
 mod messages;
@@ -14,6 +15,7 @@ mod reconcile;
 mod uploads;
 
 pub use concurrency::*;
+pub use fleet::*;
 pub use keys::*;
 pub use listing::*;
 pub use messages::*;
@@ -30,12 +32,12 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use mms_gateway::domain::{MediaUrl, MessageText, PhoneNumber};
 use mms_gateway::store::{
-    IdempotencyClaim, MessageQuery, MessageStatus, MessageStore, NewMessage, StatusUpdate,
-    StoreError, UpdateOutcome,
+    IdempotencyClaim, MessageQuery, MessageStatus, NewMessage, StatusUpdate, StoreError,
+    UpdateOutcome,
 };
 use MessageStatus::*;
 
-pub type Store = Arc<dyn MessageStore>;
+pub type Store = Arc<mms_gateway::store::Store>;
 
 /// A fixed instant plus `seconds`, so tests do not depend on the clock.
 pub fn at(seconds: i64) -> DateTime<Utc> {

@@ -1,7 +1,11 @@
-//! Which IP addresses the media preflight may connect to: public unicast only, unless
-//! `MEDIA_ALLOW_PRIVATE=true`.
+//! Which IP addresses this service may connect to on a caller's behalf: public unicast only,
+//! unless allowed (`MEDIA_ALLOW_PRIVATE` for the media preflight, `CALLBACK_ALLOW_PRIVATE` for
+//! status events and forwarded replies). Used by `media_preflight/`, `delivery/callbacks.rs`, the
+//! send service and the configuration's checks; it depends on nothing of the service's own.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use url::{Host, Url};
 
 /// Decides whether an address may be contacted.
 #[derive(Debug, Clone, Default)]
@@ -14,9 +18,37 @@ pub struct AddressPolicy {
 }
 
 impl AddressPolicy {
+    /// Public addresses only, unless `allow_private` (`CALLBACK_ALLOW_PRIVATE`,
+    /// `MEDIA_ALLOW_PRIVATE`).
+    pub fn public_only_unless(allow_private: bool) -> Self {
+        Self {
+            allow_private,
+            treat_as_public: Vec::new(),
+        }
+    }
+
+    /// Whether `url` names a host that may be contacted, as far as can be told without DNS: an
+    /// address literal must be allowed (names are checked when resolved). Not a URL: no.
+    pub fn allows_url(&self, url: &str) -> bool {
+        match Url::parse(url) {
+            Ok(url) => literal_ip(&url).is_none_or(|ip| self.allows(ip)),
+            Err(_) => false,
+        }
+    }
+
     /// Whether `ip` may be contacted.
     pub fn allows(&self, ip: IpAddr) -> bool {
         self.allow_private || is_public(ip) || self.treat_as_public.contains(&ip)
+    }
+}
+
+/// The address of a URL whose host is an IP literal; reqwest does not resolve those, so they
+/// are checked before any request (and on every redirect).
+pub fn literal_ip(url: &Url) -> Option<IpAddr> {
+    match url.host()? {
+        Host::Ipv4(ip) => Some(ip.into()),
+        Host::Ipv6(ip) => Some(ip.into()),
+        Host::Domain(_) => None,
     }
 }
 

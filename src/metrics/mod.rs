@@ -4,6 +4,10 @@
 //! Label values are bounded: route templates (never raw paths), a fixed set of methods, statuses,
 //! outcomes and message states. No phone number, key or URL ever becomes a label.
 
+mod retention;
+
+pub use retention::RetentionMetrics;
+
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
 
@@ -115,7 +119,7 @@ struct Inner {
     reconcile: ReconcileMetrics,
     source: RwLock<Option<Arc<dyn MetricsSource>>>,
     // --- retention ---
-    retention: crate::retention::RetentionMetrics,
+    retention: RetentionMetrics,
     // --- per-sender pacing ---
     waiting_for_sender: Gauge,
     // --- inbound messages and opt-outs ---
@@ -194,7 +198,7 @@ impl Metrics {
             oldest_undelivered_age.clone(),
         );
         // --- retention ---
-        let retention = crate::retention::RetentionMetrics::register(&mut registry);
+        let retention = RetentionMetrics::register(&mut registry);
         // --- per-sender pacing ---
         let waiting_for_sender = Gauge::default();
         registry.register(
@@ -329,7 +333,7 @@ impl Metrics {
 
     // --- retention ---
     /// The retention purge's series.
-    pub fn retention(&self) -> &crate::retention::RetentionMetrics {
+    pub fn retention(&self) -> &RetentionMetrics {
         &self.inner.retention
     }
 
