@@ -244,9 +244,8 @@ impl Store {
         let pid = [self.proc_.pid()];
         let before = cpu_of(&pid);
         let outcome = measure(rt, self.addr, mix, s)?;
-        let cpu = (cpu_of(&pid) - before).mul_f64(
-            s.duration.as_secs_f64() / (s.warmup + s.duration).as_secs_f64(),
-        );
+        let cpu = (cpu_of(&pid) - before)
+            .mul_f64(s.duration.as_secs_f64() / (s.warmup + s.duration).as_secs_f64());
         Ok(Measured { outcome, cpu })
     }
 }
@@ -346,7 +345,9 @@ pub fn prefill_store(opts: &Opts) -> anyhow::Result<()> {
 /// a service already running, to measure (or profile) it by hand on a store kept by `prefill`.
 pub fn get_load(opts: &Opts) -> anyhow::Result<()> {
     let addr: std::net::SocketAddr = opts.get("addr").context("--addr HOST:PORT")?.parse()?;
-    let path = opts.get("path").context("--path /messages?... or sync or async")?;
+    let path = opts
+        .get("path")
+        .context("--path /messages?... or sync or async")?;
     let spec = scenarios()
         .into_iter()
         .find(|(name, _)| *name == path)
@@ -425,7 +426,11 @@ pub fn run(opts: &Opts) -> anyhow::Result<()> {
     for (name, spec, single) in scenarios()
         .into_iter()
         .map(|(name, spec)| (name, spec, false))
-        .chain(std::iter::once(("GET /metrics (one scraper)", get("/metrics"), true)))
+        .chain(std::iter::once((
+            "GET /metrics (one scraper)",
+            get("/metrics"),
+            true,
+        )))
     {
         let one = std::slice::from_ref(&spec);
         let settings = Settings {
@@ -491,7 +496,13 @@ pub fn run(opts: &Opts) -> anyhow::Result<()> {
     print("big sync before the purge", &before);
     let log = big.join("service.log");
     let log_path = log.to_str().context("utf-8 path")?.to_owned();
-    let (p, addr) = service(&binary, plivo, big, &purge_days.to_string(), Some(&log_path))?;
+    let (p, addr) = service(
+        &binary,
+        plivo,
+        big,
+        &purge_days.to_string(),
+        Some(&log_path),
+    )?;
     let purging = Store { proc_: p, addr };
     wait_ready(&rt, addr)?;
     let purge_started = Instant::now();
@@ -561,7 +572,10 @@ pub fn run(opts: &Opts) -> anyhow::Result<()> {
     } else {
         println!("the purge ended before a window of sync sends could run during it");
     }
-    if let Some((_, [_, big])) = results.iter().find(|(n, _)| n == "GET /metrics (one scraper)") {
+    if let Some((_, [_, big])) = results
+        .iter()
+        .find(|(n, _)| n == "GET /metrics (one scraper)")
+    {
         println!(
             "GET /metrics on the big store, one scraper: p50 {:.2} ms, p99 {:.2} ms (target < 20 ms)",
             big.outcome.ms(0.5),
