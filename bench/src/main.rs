@@ -39,6 +39,8 @@ fn main() -> anyhow::Result<()> {
         "run" => run(&opts),
         "soak" => soak(&opts),
         "scale" => scale::run(&opts),
+        "prefill" => scale::prefill_store(&opts),
+        "get" => scale::get_load(&opts),
         "stand-in" => {
             let port: u16 = opts.get("port").unwrap_or("0").parse()?;
             let mode = if opts.flag("faults") {
@@ -50,7 +52,7 @@ fn main() -> anyhow::Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: mms-bench run|soak|scale|stand-in [options]  (see bench/src/main.rs or BENCHMARKS.md)"
+                "usage: mms-bench run|soak|scale|prefill|get|stand-in [options]  (see bench/src/main.rs or BENCHMARKS.md)"
             );
             std::process::exit(2);
         }

@@ -31,6 +31,12 @@ pub(crate) trait Bind {
     fn into_value(self) -> Value;
 }
 
+impl Bind for Value {
+    fn into_value(self) -> Value {
+        self
+    }
+}
+
 impl Bind for i64 {
     fn into_value(self) -> Value {
         Value::Int(Some(self))

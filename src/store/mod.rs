@@ -54,6 +54,44 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub use retention::DeleteOutcome;
 pub use sql::{IDEMPOTENCY_TTL, NONCE_RETENTION};
 
+/// A parameter of a statement the store sends, as [`listing_statements`] gives it.
+#[doc(hidden)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SqlParam {
+    Int(Option<i64>),
+    Text(Option<String>),
+}
+
+/// The statements `list_messages` sends for `q`, exactly (SQL with `$1`, `$2`… and the values bound
+/// to them): the page, then the events of `page_size` messages with `event_ids` bound. For the
+/// query-plan tests (`tests/store/plans.rs`), so what they explain is what the service runs; not
+/// part of the store's interface. Fails with [`StoreError::InvalidCursor`] as `list_messages` does.
+#[doc(hidden)]
+pub fn listing_statements(
+    q: &MessageQuery,
+    event_ids: &[&str],
+) -> Result<Vec<(String, Vec<SqlParam>)>, StoreError> {
+    let cursor = q
+        .cursor
+        .as_deref()
+        .map(cursor::Cursor::decode)
+        .transpose()?;
+    let param = |value: db::Value| match value {
+        db::Value::Int(n) => SqlParam::Int(n),
+        db::Value::Text(text) => SqlParam::Text(text),
+    };
+    let (page, params) = sql::listing_statement(q, cursor.as_ref());
+    let events = sql::events_statement(event_ids.len());
+    let ids = event_ids
+        .iter()
+        .map(|id| SqlParam::Text(Some((*id).to_owned())))
+        .collect();
+    Ok(vec![
+        (page, params.into_iter().map(param).collect()),
+        (events, ids),
+    ])
+}
+
 /// Tuning for [`connect_with`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreOptions {

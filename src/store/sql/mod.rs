@@ -34,7 +34,8 @@ pub(crate) use keys::{
 // --- webhook hardening ---
 pub(crate) use keys::link_nonce;
 pub(crate) use messages::{
-    get_message, insert_sending, list_messages, mark_outcome_unknown, update_status, MessageKey,
+    events_statement, get_message, insert_sending, list_messages, listing_statement,
+    mark_outcome_unknown, update_status, MessageKey,
 };
 // --- retention ---
 pub use keys::{IDEMPOTENCY_TTL, NONCE_RETENTION};
