@@ -31,12 +31,13 @@ pub async fn beat(
     Ok(fleet)
 }
 
-/// Joins the fleet. When others are already running, sending waits two heartbeats so that they
-/// have shrunk their share before this instance takes its own.
+/// Joins the fleet. When others are already running, this instance waits two heartbeats so that
+/// they have shrunk their share before it takes its own. The wait is its own (a hold, not a pause
+/// the heartbeat would publish): the others go on sending meanwhile.
 pub async fn join(store: &Arc<Store>, limiter: &Limiter, instance: &str) -> Result<(), StoreError> {
     let fleet = beat(store, limiter, instance).await?;
     if fleet.live > 1 {
-        limiter.pause_until(Instant::now() + 2 * HEARTBEAT);
+        limiter.hold_until(Instant::now() + 2 * HEARTBEAT);
     }
     Ok(())
 }

@@ -149,10 +149,22 @@ impl Limiter {
         let after = concurrency_share(self.max_concurrency, instances) as usize;
         next.slots = Arc::clone(&current.slots);
         resize(&next.slots, before, after);
+        // A hold already in force (joining the fleet) outlasts the new share's own second.
+        next.not_before = next.not_before.max(current.not_before);
         *current = next;
     }
 
-    /// Holds every request until `until` (after a 429 from Plivo, or at start-up).
+    /// Holds this instance's requests until `until`, without asking the others to (not a pause:
+    /// [`Limiter::paused_until`] does not show it, so the heartbeat does not publish it). Joining
+    /// a fleet waits like this while the others shrink their shares.
+    pub fn hold_until(&self, until: Instant) {
+        if let Ok(mut current) = self.share.write() {
+            current.not_before = current.not_before.max(until);
+        }
+    }
+
+    /// Holds every request until `until` after a 429 from Plivo; the heartbeat tells every
+    /// instance sharing the database (`delivery/fleet.rs`).
     pub fn pause_until(&self, until: Instant) {
         let until = until.min(Instant::now() + MAX_PAUSE);
         if let Ok(mut paused) = self.paused_until.lock() {
@@ -224,6 +236,20 @@ impl Limiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_hold_waits_here_without_being_a_pause_for_the_others() {
+        let limiter = Limiter::new(100, 10);
+        let start = Instant::now();
+        let hold = Duration::from_millis(1500);
+        limiter.hold_until(start + hold);
+        assert_eq!(limiter.paused_until(), None, "a hold is not published");
+        assert!(limiter.acquire(Duration::from_millis(100)).await.is_err());
+        // A share taken meanwhile (the fleet grew: its own hold is 1 s) does not cut it short.
+        limiter.set_instances(2);
+        let _permit = limiter.acquire(Duration::from_secs(5)).await.unwrap();
+        assert!(start.elapsed() >= hold, "{:?}", start.elapsed());
+    }
 
     #[test]
     fn shares_keep_the_sum_within_the_account_limit() {
