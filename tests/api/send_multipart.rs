@@ -10,6 +10,14 @@ use wiremock::{Mock, ResponseTemplate};
 use crate::helpers::*;
 use crate::media_upload::{file, mount_plivo_media, parts_of, GIF, MEDIA_PATH, PNG};
 
+// What is recorded (messages, their uploads, idempotency keys) on both backends.
+apps_on_both_backends!(
+    files_with_media_urls_and_ids_are_uploaded_then_sent_as_media_ids: &[],
+    an_async_send_uploads_before_its_202: &[],
+    an_idempotency_key_compares_fields_and_file_bytes_not_boundaries: &[],
+    a_failed_upload_answers_as_a_send_and_sends_nothing: &[],
+);
+
 async fn mount_plivo_messages(app: &TestApp) {
     Mock::given(method("POST"))
         .and(path(MESSAGE_PATH))
@@ -47,9 +55,7 @@ fn message_bodies(requests: &[wiremock::Request]) -> Vec<Value> {
         .collect()
 }
 
-#[tokio::test]
-async fn files_with_media_urls_and_ids_are_uploaded_then_sent_as_media_ids() {
-    let app = spawn_app().await;
+async fn files_with_media_urls_and_ids_are_uploaded_then_sent_as_media_ids(app: TestApp) {
     mount_plivo_media(&app).await;
     mount_plivo_messages(&app).await;
     let form = Form::new()
@@ -110,9 +116,7 @@ async fn files_with_media_urls_and_ids_are_uploaded_then_sent_as_media_ids() {
     );
 }
 
-#[tokio::test]
-async fn an_async_send_uploads_before_its_202() {
-    let app = spawn_app().await;
+async fn an_async_send_uploads_before_its_202(app: TestApp) {
     mount_plivo_media(&app).await;
     mount_plivo_messages(&app).await;
     let form = Form::new()
@@ -241,9 +245,7 @@ async fn multipart_bodies_have_their_own_limit_and_others_keep_64_kib() {
     assert_error(app.post_json(&json).await, 413, "payload_too_large").await;
 }
 
-#[tokio::test]
-async fn an_idempotency_key_compares_fields_and_file_bytes_not_boundaries() {
-    let app = spawn_app().await;
+async fn an_idempotency_key_compares_fields_and_file_bytes_not_boundaries(app: TestApp) {
     mount_plivo_media(&app).await;
     mount_plivo_messages(&app).await;
     let form = |bytes: &[u8]| {
@@ -268,9 +270,7 @@ async fn an_idempotency_key_compares_fields_and_file_bytes_not_boundaries() {
     assert_eq!(requests_to(&app, MEDIA_PATH).await.len(), 1);
 }
 
-#[tokio::test]
-async fn a_failed_upload_answers_as_a_send_and_sends_nothing() {
-    let app = spawn_app().await;
+async fn a_failed_upload_answers_as_a_send_and_sends_nothing(app: TestApp) {
     Mock::given(method("POST"))
         .and(path(MEDIA_PATH))
         .respond_with(ResponseTemplate::new(503).set_body_json(json!({"error": "down"})))
