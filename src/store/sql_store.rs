@@ -759,12 +759,14 @@ impl Store {
     /// Which of `numbers` (E.164) are on the opt-out list: one indexed lookup each, read from the
     /// database every time, so a change made by any instance counts at once.
     pub async fn opted_out(&self, numbers: &[String]) -> Result<Vec<String>, StoreError> {
-        // Every send asks this. On SQLite the writer thread answers it, between its writes (one
-        // indexed read of a small table): cheaper than a hop to one of sqlx's reader threads.
-        if let Writes::Grouped(_) = &self.writes {
+        // Every send asks this. On SQLite the writer thread answers it between its groups of
+        // writes (one indexed read of a small table), cheaper than a hop to a reader thread.
+        if let Writes::Grouped(writer) = &self.writes {
             let numbers = numbers.to_vec();
-            return self
-                .write(move |c| Box::pin(async move { sql::opted_out(c, &numbers).await }))
+            return writer
+                .read(Box::new(move |c| {
+                    Box::pin(async move { sql::opted_out(c, &numbers).await })
+                }))
                 .await;
         }
         let mut conn = self.reads.acquire().await?;
