@@ -1,10 +1,13 @@
-//! The crash test (contract §6): a process killed at any moment loses no accepted message.
+//! The crash test (docs/api.md): a process killed at any moment loses no accepted message.
 //!
 //! The real binary accepts a few thousand asynchronous messages against a small Plivo stand-in, is
 //! killed with SIGKILL in the middle of delivery, and is started again on the same SQLite file.
 //! Then every accepted message must have reached the stand-in exactly once: the sends the killed
 //! process left without a recorded answer are checked with the stand-in's List Messages (Plivo's
 //! records) before anything is sent again, so none is sent twice and none is lost.
+
+#[path = "common/serve.rs"]
+mod serve;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -49,9 +52,7 @@ impl StandIn {
         let app = axum::Router::new()
             .fallback(answer)
             .with_state(stand_in.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let addr = serve::serve(app).await;
         (stand_in, addr)
     }
 

@@ -1,4 +1,4 @@
-//! Several instances on one PostgreSQL database (contract §6): they share the outbox without
+//! Several instances on one PostgreSQL database (docs/api.md): they share the outbox without
 //! sending a message twice, stay together within Plivo's `PLIVO_MAX_RPS` (a stand-in answers 429
 //! above it), both do work, and when one stops mid-burst the other finishes its work.
 //!
@@ -23,6 +23,8 @@ mod accept_async;
 mod fresh_postgres;
 #[path = "common/instance.rs"]
 mod instance;
+#[path = "common/serve.rs"]
+mod serve;
 
 use accept_async::accept_async;
 use fresh_postgres::FreshPostgres;
@@ -59,9 +61,7 @@ impl StandIn {
         let app = axum::Router::new()
             .fallback(answer)
             .with_state(stand_in.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let addr = serve::serve(app).await;
         (stand_in, addr)
     }
 

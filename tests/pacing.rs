@@ -21,6 +21,8 @@ use serde_json::{json, Value};
 mod fresh_postgres;
 #[path = "common/instance.rs"]
 mod instance;
+#[path = "common/serve.rs"]
+mod serve;
 
 use fresh_postgres::FreshPostgres;
 use instance::Instance;
@@ -95,9 +97,7 @@ async fn start_stand_in() -> (StandIn, SocketAddr) {
     let app = axum::Router::new()
         .fallback(answer)
         .with_state(stand_in.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let addr = serve::serve(app).await;
     (stand_in, addr)
 }
 

@@ -32,6 +32,8 @@ mod accept_async;
 mod fresh_postgres;
 #[path = "common/instance.rs"]
 mod instance;
+#[path = "common/serve.rs"]
+mod serve;
 
 use accept_async::accept_async;
 use fresh_postgres::FreshPostgres;
@@ -67,9 +69,7 @@ impl StandIn {
         let app = axum::Router::new()
             .fallback(answer)
             .with_state(stand_in.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let addr = serve::serve(app).await;
         (stand_in, addr)
     }
 
