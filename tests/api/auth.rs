@@ -1,4 +1,4 @@
-//! `API_KEYS` (contract §7): bearer keys on every endpoint but the probes and webhooks.
+//! `API_KEYS` (docs/api.md): bearer keys on every endpoint but the probes and webhooks.
 
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};

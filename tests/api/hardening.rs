@@ -198,16 +198,7 @@ async fn cors_answers_carry_the_request_id_and_the_refusals_carry_cors() {
         "https://app.example"
     );
     assert!(r.headers().contains_key("x-request-id"));
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .bearer_auth(KEY_A)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.get("/metrics", Some(KEY_A)).await.text().await.unwrap();
     assert!(
         metrics.contains("method=\"OPTIONS\",route=\"/send-mms\""),
         "the preflight is counted: {metrics}"

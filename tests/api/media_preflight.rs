@@ -1,4 +1,4 @@
-//! `MEDIA_PREFLIGHT` (contract §8) against local media hosts.
+//! `MEDIA_PREFLIGHT` (docs/api.md) against local media hosts.
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! `GET /metrics` (contract §8): Prometheus text with bounded labels.
+//! `GET /metrics` (docs/api.md): Prometheus text with bounded labels.
 
 use std::sync::Arc;
 

@@ -1,4 +1,4 @@
-//! `GET /openapi.json` (contract §8): OpenAPI 3.1, generated from the code, covering every route.
+//! `GET /openapi.json` (docs/api.md): OpenAPI 3.1, generated from the code, covering every route.
 
 use std::path::Path;
 

@@ -1,4 +1,4 @@
-//! `RATE_LIMIT_PER_MINUTE` (contract §7).
+//! `RATE_LIMIT_PER_MINUTE` (docs/api.md).
 
 use crate::auth::{KEY_A, KEY_B};
 use crate::helpers::*;
