@@ -120,6 +120,20 @@ fn account_url(base: &Url, auth_id: &str, resource: &str) -> Url {
     url
 }
 
+impl PlivoClient {
+    /// One request to Plivo with the account's credentials, sent; a transport failure classified.
+    async fn send(
+        &self,
+        request: impl FnOnce(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, AttemptError> {
+        request(&self.http)
+            .header(AUTHORIZATION, self.authorization.clone())
+            .send()
+            .await
+            .map_err(transport_error)
+    }
+}
+
 #[async_trait]
 impl PlivoApi for PlivoClient {
     async fn send_message(
@@ -127,13 +141,8 @@ impl PlivoApi for PlivoClient {
         body: &SendMessageBody,
     ) -> Result<SendMessageResponse, AttemptError> {
         let response = self
-            .http
-            .post(self.message_url.clone())
-            .header(AUTHORIZATION, self.authorization.clone())
-            .json(body)
-            .send()
-            .await
-            .map_err(transport_error)?;
+            .send(|http| http.post(self.message_url.clone()).json(body))
+            .await?;
         let status = response.status().as_u16();
         let answer: SendMessageResponse = read_answer(response).await?;
         check_uuids(answer, body).map_err(|detail| AttemptError::Decode {
@@ -150,13 +159,7 @@ impl PlivoApi for PlivoClient {
             .pop_if_empty()
             .push(message_uuid)
             .push("");
-        let response = self
-            .http
-            .get(url)
-            .header(AUTHORIZATION, self.authorization.clone())
-            .send()
-            .await
-            .map_err(transport_error)?;
+        let response = self.send(|http| http.get(url)).await?;
         match read_answer(response).await {
             Ok(detail) => Ok(Some(detail)),
             Err(AttemptError::Status { status: 404, .. }) => Ok(None),
@@ -167,13 +170,7 @@ impl PlivoApi for PlivoClient {
     async fn list_messages(&self, query: &ListQuery) -> Result<MessageList, AttemptError> {
         let mut url = self.message_url.clone();
         url.query_pairs_mut().extend_pairs(query.params());
-        let response = self
-            .http
-            .get(url)
-            .header(AUTHORIZATION, self.authorization.clone())
-            .send()
-            .await
-            .map_err(transport_error)?;
+        let response = self.send(|http| http.get(url)).await?;
         read_answer(response).await
     }
 
@@ -191,13 +188,8 @@ impl PlivoApi for PlivoClient {
             form = form.part("file", part);
         }
         let response = self
-            .http
-            .post(self.media_url.clone())
-            .header(AUTHORIZATION, self.authorization.clone())
-            .multipart(form)
-            .send()
-            .await
-            .map_err(transport_error)?;
+            .send(|http| http.post(self.media_url.clone()).multipart(form))
+            .await?;
         read_answer(response).await
     }
 }
