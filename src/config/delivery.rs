@@ -100,15 +100,7 @@ mod tests {
     use secrecy::ExposeSecret;
 
     fn read(pairs: &[(&str, &str)], sandbox: bool) -> Result<DeliveryConfig, ConfigError> {
-        DeliveryConfig::from_lookup(
-            &|k: &str| {
-                pairs
-                    .iter()
-                    .find(|(n, _)| *n == k)
-                    .map(|(_, v)| (*v).to_owned())
-            },
-            sandbox,
-        )
+        DeliveryConfig::from_lookup(&crate::config::lookup_in(pairs), sandbox)
     }
 
     #[test]

@@ -76,12 +76,7 @@ mod tests {
     use super::*;
 
     fn read(pairs: &[(&str, &str)]) -> Result<InboundConfig, ConfigError> {
-        let get = |k: &str| {
-            pairs
-                .iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| (*v).to_owned())
-        };
+        let get = crate::config::lookup_in(pairs);
         let delivery = DeliveryConfig::from_lookup(&get, false)?;
         InboundConfig::from_lookup(&get, &delivery)
     }

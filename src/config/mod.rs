@@ -467,6 +467,17 @@ impl fmt::Debug for Config {
     }
 }
 
+/// In tests: the settings `pairs` as the lookup `from_lookup` functions read.
+#[cfg(test)]
+pub(crate) fn lookup_in<'a>(pairs: &'a [(&str, &str)]) -> impl Fn(&str) -> Option<String> + 'a {
+    move |k: &str| {
+        pairs
+            .iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| (*v).to_owned())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

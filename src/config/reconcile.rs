@@ -102,12 +102,7 @@ mod tests {
     use super::*;
 
     fn read(pairs: &[(&str, &str)]) -> Result<ReconcileConfig, ConfigError> {
-        ReconcileConfig::from_lookup(&|k: &str| {
-            pairs
-                .iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| (*v).to_owned())
-        })
+        ReconcileConfig::from_lookup(&crate::config::lookup_in(pairs))
     }
 
     #[test]

@@ -103,15 +103,7 @@ mod tests {
     use super::*;
 
     fn read(pairs: &[(&str, &str)], sandbox: bool) -> Result<SendersConfig, ConfigError> {
-        SendersConfig::from_lookup(
-            &|k: &str| {
-                pairs
-                    .iter()
-                    .find(|(n, _)| *n == k)
-                    .map(|(_, v)| (*v).to_owned())
-            },
-            sandbox,
-        )
+        SendersConfig::from_lookup(&crate::config::lookup_in(pairs), sandbox)
     }
 
     #[test]
