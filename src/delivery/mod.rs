@@ -87,6 +87,15 @@ impl Delivery {
     }
 }
 
+/// The end of a message that Plivo did not accept before its deadline (`MESSAGE_TTL_SECONDS`):
+/// `failed` with `expired`, now. The workers and the synchronous path both end messages so.
+pub fn expired() -> StatusUpdate {
+    let mut failed = update(MessageStatus::Failed);
+    failed.error_code = Some("expired".to_owned());
+    failed.error_message = Some("not accepted by Plivo within MESSAGE_TTL_SECONDS".to_owned());
+    failed
+}
+
 /// A status change happening now.
 pub fn update(status: MessageStatus) -> StatusUpdate {
     StatusUpdate {

@@ -148,10 +148,9 @@ async fn try_deliver(
         m.deadline - now < chrono::Duration::from_std(MIN_MESSAGE_EXPIRY).unwrap_or_default()
     });
     for m in &expired {
-        let mut failed = update(MessageStatus::Failed);
-        failed.error_code = Some("expired".to_owned());
-        failed.error_message = Some("not accepted by Plivo within MESSAGE_TTL_SECONDS".to_owned());
-        store.finish_delivery(&m.record.id, &failed).await?;
+        store
+            .finish_delivery(&m.record.id, &super::expired())
+            .await?;
     }
     // --- per-sender pacing: wait for the sender's slot, or back to the outbox until it ---
     let Some(live) = delivery.pace_group(owner, live).await? else {

@@ -44,7 +44,7 @@ use crate::delivery::Delivery;
 use crate::domain::OutboundMms;
 use crate::media_preflight::{AddressPolicy, MediaPreflight};
 use crate::plivo::{MessageContent, PlivoError, MIN_MESSAGE_EXPIRY};
-use crate::store::{MessageStatus, NewMessage, StoreError};
+use crate::store::{NewMessage, StoreError};
 // --- media uploads ---
 use crate::media_upload::send::{record_uploads, Attachments};
 use crate::media_upload::UploadedMedia;
@@ -373,14 +373,11 @@ impl Sender {
     /// its sender's slot, or with a `MESSAGE_TTL_SECONDS` that short) is not sent: it ends
     /// `failed` with `expired`, as a worker's message would, and the answer names it.
     async fn expire(&self, id: &str) -> Failure {
-        let mut failed = crate::delivery::update(MessageStatus::Failed);
-        failed.error_code = Some("expired".to_owned());
-        failed.error_message = Some("not accepted by Plivo within MESSAGE_TTL_SECONDS".to_owned());
         if let Err(e) = self
             .inner
             .delivery
             .store()
-            .finish_delivery(id, &failed)
+            .finish_delivery(id, &crate::delivery::expired())
             .await
         {
             tracing::error!(message.id = %id, error = %e, "could not record an expired send");
